@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package mcmpart needs to build, test and run.
+# Idempotent: packages already present are skipped, and apt-get runs only when
+# something is missing. Used by the README quick start, .ci/run and the
+# container build alike, so there is exactly one list to keep up to date.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates clang-format
+  # RPC and messages
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev
+  # cores: solver (Gecode, ONNX) and policy (LibTorch on OpenBLAS)
+  libgecode-dev libonnx-dev libtorch-dev libopenblas0-pthread
+  # metrics
+  prometheus-cpp-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev googletest libbenchmark-dev libxml2-utils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"

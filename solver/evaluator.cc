@@ -1,0 +1,261 @@
+#include "solver/evaluator.h"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace mcmpart {
+namespace {
+
+// Memory is compared with a relative slack so that a sum of doubles that
+// should equal the SRAM size exactly is not reported as over it.
+constexpr double kMemoryTolerance = 1e-12;
+
+bool OverMemory(double used, double sram) {
+  return used > sram * (1 + kMemoryTolerance);
+}
+
+}  // namespace
+
+std::string FormatBytes(double bytes) {
+  return absl::StrFormat("%.2f MiB (%.0f bytes)", bytes / (1024.0 * 1024.0),
+                         bytes);
+}
+
+Evaluator::Evaluator(const Problem& problem) : problem_(problem) {
+  const int c = problem.num_chips();
+  figures_.compute_s.resize(c);
+  figures_.comm_s.resize(std::max(c - 1, 0));
+  figures_.memory_bytes.resize(c);
+  used_.resize(c);
+}
+
+void Evaluator::ComputeMemory(absl::Span<const int> p) {
+  const Graph& g = problem_.graph();
+  const int n = g.num_nodes();
+  std::fill(figures_.memory_bytes.begin(), figures_.memory_bytes.end(), 0.0);
+  std::fill(used_.begin(), used_.end(), 0);
+  double* mem = figures_.memory_bytes.data();
+  for (int u = 0; u < n; ++u) {
+    const int c = p[u];
+    assert(c >= 0 && c < problem_.num_chips());
+    used_[c] = 1;
+    mem[c] += problem_.resident_bytes(u);
+    int last = c;
+    for (int v : g.successors(u)) last = std::max(last, p[v]);
+    // u's output waits in every chip after its own up to its last reader.
+    const double out = g.output_bytes(u);
+    for (int k = c + 1; k <= last; ++k) mem[k] += out;
+  }
+  figures_.chips_used = 0;
+  for (char u : used_) figures_.chips_used += u;
+}
+
+const Figures& Evaluator::Score(absl::Span<const int> p) {
+  const Graph& g = problem_.graph();
+  const Hardware& hw = problem_.hardware();
+  const int n = g.num_nodes();
+  const int chips = problem_.num_chips();
+  assert(static_cast<int>(p.size()) == n);
+
+  ComputeMemory(p);
+  std::fill(figures_.compute_s.begin(), figures_.compute_s.end(), 0.0);
+  std::fill(figures_.comm_s.begin(), figures_.comm_s.end(), 0.0);
+  double* compute = figures_.compute_s.data();
+  double* comm = figures_.comm_s.data();
+  for (int u = 0; u < n; ++u) {
+    const int c = p[u];
+    compute[c] += problem_.time(u, c);
+    int last = c;
+    for (int v : g.successors(u)) last = std::max(last, p[v]);
+    // Sent once over each link from its chip to its last reader's.
+    const double out = g.output_bytes(u);
+    for (int k = c; k < last; ++k) {
+      comm[k] += out / hw.link(k).bandwidth + hw.link(k).latency_s;
+    }
+  }
+
+  Figures& f = figures_;
+  f.bottleneck_s = 0;
+  f.latency_s = 0;
+  f.bottleneck_chip = 0;
+  f.bottleneck_link = -1;
+  for (int c = 0; c < chips; ++c) {
+    f.latency_s += compute[c];
+    if (compute[c] > f.bottleneck_s) {
+      f.bottleneck_s = compute[c];
+      f.bottleneck_chip = c;
+    }
+  }
+  for (int k = 0; k + 1 < chips; ++k) {
+    f.latency_s += comm[k];
+    if (comm[k] > f.bottleneck_s) {
+      f.bottleneck_s = comm[k];
+      f.bottleneck_chip = -1;
+      f.bottleneck_link = k;
+    }
+  }
+  // A graph of zero-cost nodes has no bottleneck: it runs at any rate.
+  f.throughput_per_s = f.bottleneck_s > 0
+                           ? 1.0 / f.bottleneck_s
+                           : std::numeric_limits<double>::infinity();
+  const double bound = problem_.upper_bound_per_s();
+  f.quality = std::isinf(bound) ? 1.0 : f.throughput_per_s / bound;
+  return f;
+}
+
+bool Evaluator::IsValid(absl::Span<const int> p) {
+  const Graph& g = problem_.graph();
+  const int n = g.num_nodes();
+  const int hops = problem_.max_hops();
+  for (int u = 0; u < n; ++u) {
+    const int pu = p[u];
+    const int pin = problem_.pin(u);
+    if (pin >= 0 && pin != pu) return false;
+    for (int v : g.successors(u)) {
+      const int d = p[v] - pu;
+      if (d < 0 || d > hops) return false;
+    }
+  }
+  for (const std::vector<int>& group : problem_.colocation_groups()) {
+    for (int v : group) {
+      if (p[v] != p[group[0]]) return false;
+    }
+  }
+  ComputeMemory(p);
+  const int chips = problem_.num_chips();
+  const int k = figures_.chips_used;
+  if (problem_.use_all_chips() && k != chips) return false;
+  for (int c = 0; c < chips; ++c) {
+    // Chips in use must be exactly 0..k-1.
+    if (used_[c] != (c < k)) return false;
+    if (OverMemory(figures_.memory_bytes[c], problem_.hardware().chip(c).sram_bytes)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
+  const Graph& g = problem_.graph();
+  const int n = g.num_nodes();
+  const int chips = problem_.num_chips();
+  std::vector<v1::Violation> out;
+  auto add = [&out](absl::string_view constraint, std::string message,
+                    std::initializer_list<int> nodes,
+                    std::initializer_list<int> chip_ids, const Graph& graph) {
+    v1::Violation& v = out.emplace_back();
+    v.set_constraint(std::string(constraint));
+    v.set_message(std::move(message));
+    for (int node : nodes) v.add_nodes(graph.node_name(node));
+    for (int c : chip_ids) v.add_chips(c);
+  };
+
+  for (int u = 0; u < n; ++u) {
+    for (int v : g.successors(u)) {
+      if (p[v] < p[u]) {
+        add("acyclic",
+            absl::StrCat("edge '", g.node_name(u), "' -> '", g.node_name(v),
+                         "' flows backwards from chip ", p[u], " to chip ", p[v]),
+            {u, v}, {p[u], p[v]}, g);
+      }
+    }
+  }
+  for (int u = 0; u < n; ++u) {
+    for (int v : g.successors(u)) {
+      if (p[v] - p[u] > problem_.max_hops()) {
+        add("max_hops",
+            absl::StrCat("edge '", g.node_name(u), "' -> '", g.node_name(v),
+                         "' spans ", p[v] - p[u], " hops (chip ", p[u],
+                         " to chip ", p[v], "); max_hops is ",
+                         problem_.max_hops()),
+            {u, v}, {p[u], p[v]}, g);
+      }
+    }
+  }
+
+  ComputeMemory(p);
+  int last_used = -1;
+  for (int c = 0; c < chips; ++c) {
+    if (used_[c]) last_used = c;
+  }
+  const int must_use = problem_.use_all_chips() ? chips - 1 : last_used;
+  for (int c = 0; c < must_use; ++c) {
+    if (used_[c]) continue;
+    add("no_skipping",
+        problem_.use_all_chips() && c > last_used
+            ? absl::StrCat("chip ", c, " is empty but use_all_chips requires all ",
+                           chips, " chips")
+            : absl::StrCat("chip ", c, " is empty but chip ", last_used,
+                           " is used; the chips in use must be 0..k-1"),
+        {}, {c}, g);
+  }
+  if (problem_.use_all_chips() && !used_[chips - 1]) {
+    add("no_skipping",
+        absl::StrCat("chip ", chips - 1,
+                     " is empty but use_all_chips requires all ", chips, " chips"),
+        {}, {chips - 1}, g);
+  }
+  for (int c = 0; c < chips; ++c) {
+    const double sram = problem_.hardware().chip(c).sram_bytes;
+    if (OverMemory(figures_.memory_bytes[c], sram)) {
+      add("memory",
+          absl::StrCat("chip ", c, " needs ", FormatBytes(figures_.memory_bytes[c]),
+                       " but has ", FormatBytes(sram), " of SRAM"),
+          {}, {c}, g);
+    }
+  }
+  for (int v = 0; v < n; ++v) {
+    const int pin = problem_.pin(v);
+    if (pin >= 0 && p[v] != pin) {
+      add("pin",
+          absl::StrCat("node '", g.node_name(v), "' is pinned to chip ", pin,
+                       " but placed on chip ", p[v]),
+          {v}, {pin, p[v]}, g);
+    }
+  }
+  const auto& groups = problem_.colocation_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const std::vector<int>& group = groups[i];
+    bool split = false;
+    for (int v : group) split = split || p[v] != p[group[0]];
+    if (!split) continue;
+    v1::Violation& viol = out.emplace_back();
+    viol.set_constraint("colocation");
+    std::string members;
+    for (int v : group) {
+      absl::StrAppend(&members, members.empty() ? "" : ", ", "'",
+                      g.node_name(v), "' (chip ", p[v], ")");
+      viol.add_nodes(g.node_name(v));
+      viol.add_chips(p[v]);
+    }
+    viol.set_message(absl::StrCat("colocation group ", i,
+                                  " spans several chips: ", members));
+  }
+  return out;
+}
+
+v1::Evaluation Evaluator::Evaluate(absl::Span<const int> p) {
+  v1::Evaluation e;
+  for (v1::Violation& v : Violations(p)) *e.add_violations() = std::move(v);
+  e.set_valid(e.violations_size() == 0);
+  const Figures& f = Score(p);
+  e.set_throughput_per_s(f.throughput_per_s);
+  e.set_bottleneck_s(f.bottleneck_s);
+  e.set_latency_s(f.latency_s);
+  e.set_upper_bound_per_s(problem_.upper_bound_per_s());
+  e.set_quality(f.quality);
+  for (double x : f.compute_s) e.add_compute_s(x);
+  for (double x : f.comm_s) e.add_comm_s(x);
+  for (double x : f.memory_bytes) e.add_memory_bytes(x);
+  e.set_chips_used(f.chips_used);
+  e.set_bottleneck(f.bottleneck_link >= 0
+                       ? absl::StrCat("link ", f.bottleneck_link)
+                       : absl::StrCat("chip ", f.bottleneck_chip));
+  return e;
+}
+
+}  // namespace mcmpart

@@ -1,0 +1,210 @@
+#include "solver/graph.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <queue>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace mcmpart {
+namespace {
+
+absl::Status CheckFigure(const v1::Node& node, absl::string_view field,
+                         double value) {
+  if (std::isfinite(value) && value >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("node '", node.name(), "': ", field, " is ", value,
+                   "; must be a finite number >= 0"));
+}
+
+// Among the nodes Kahn's algorithm could not order, every node has a
+// predecessor that is also unordered, so walking predecessors must revisit a
+// node: that loop is a cycle to show the user.
+std::string DescribeCycle(const std::vector<std::vector<int>>& preds,
+                          const std::vector<int>& indegree,
+                          const v1::Graph& proto) {
+  int start = 0;
+  while (indegree[start] == 0) ++start;
+  std::vector<int> seen_at(indegree.size(), -1);
+  std::vector<int> walk;
+  int v = start;
+  while (seen_at[v] < 0) {
+    seen_at[v] = static_cast<int>(walk.size());
+    walk.push_back(v);
+    for (int u : preds[v]) {
+      if (indegree[u] > 0) {
+        v = u;
+        break;
+      }
+    }
+  }
+  // walk[seen_at[v]..] follows edges backwards; print them forwards.
+  std::vector<std::string> names;
+  for (int i = static_cast<int>(walk.size()) - 1; i >= seen_at[v]; --i) {
+    names.push_back(absl::StrCat("'", proto.nodes(walk[i]).name(), "'"));
+  }
+  names.push_back(names.front());
+  return absl::StrJoin(names, " -> ");
+}
+
+}  // namespace
+
+absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
+  const int n = proto.nodes_size();
+  if (n == 0) return absl::InvalidArgumentError("graph has no nodes");
+  if (n > kMaxNodes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph has ", n, " nodes; the limit is ", kMaxNodes));
+  }
+
+  absl::flat_hash_map<std::string, int> index;
+  index.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const v1::Node& node = proto.nodes(i);
+    if (node.name().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node #", i, " (op '", node.op(), "') has an empty name"));
+    }
+    if (!index.emplace(node.name(), i).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "duplicate node name '", node.name(), "' (nodes #", index[node.name()],
+          " and #", i, ")"));
+    }
+    for (auto [field, value] :
+         {std::pair<absl::string_view, double>{"flops", node.flops()},
+          {"param_bytes", node.param_bytes()},
+          {"output_bytes", node.output_bytes()},
+          {"time_s", node.time_s()}}) {
+      if (absl::Status s = CheckFigure(node, field, value); !s.ok()) return s;
+    }
+  }
+  absl::flat_hash_set<absl::string_view> graph_inputs(proto.inputs().begin(),
+                                                      proto.inputs().end());
+
+  // Edges in message order, deduplicated per consumer.
+  std::vector<std::vector<int>> preds(n);
+  int64_t edges = 0;
+  for (int i = 0; i < n; ++i) {
+    const v1::Node& node = proto.nodes(i);
+    for (const std::string& input : node.inputs()) {
+      auto it = index.find(input);
+      if (it != index.end()) {
+        preds[i].push_back(it->second);
+      } else if (!graph_inputs.contains(input)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "node '", node.name(), "': input '", input,
+            "' is neither a node nor a graph input"));
+      }
+    }
+    std::sort(preds[i].begin(), preds[i].end());
+    preds[i].erase(std::unique(preds[i].begin(), preds[i].end()),
+                   preds[i].end());
+    edges += static_cast<int64_t>(preds[i].size());
+    if (edges > kMaxEdges) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "graph has more than ", kMaxEdges, " edges"));
+    }
+  }
+
+  // Stable topological order: Kahn's algorithm always taking the ready node
+  // that comes first in the message, so an already sorted message keeps its
+  // order and ids match what the user wrote.
+  std::vector<std::vector<int>> succs(n);
+  std::vector<int> indegree(n, 0);
+  for (int v = 0; v < n; ++v) {
+    for (int u : preds[v]) succs[u].push_back(v);
+    indegree[v] = static_cast<int>(preds[v].size());
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (int v = 0; v < n; ++v) {
+    if (indegree[v] == 0) ready.push(v);
+  }
+  std::vector<int> order;
+  order.reserve(n);
+  while (!ready.empty()) {
+    int u = ready.top();
+    ready.pop();
+    order.push_back(u);
+    for (int v : succs[u]) {
+      if (--indegree[v] == 0) ready.push(v);
+    }
+  }
+  if (static_cast<int>(order.size()) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has a cycle: ", DescribeCycle(preds, indegree, proto)));
+  }
+
+  Graph g;
+  g.name_ = proto.name();
+  g.graph_inputs_.assign(proto.inputs().begin(), proto.inputs().end());
+  std::vector<int> id_of(n);
+  for (int id = 0; id < n; ++id) id_of[order[id]] = id;
+  g.names_.resize(n);
+  g.ops_.resize(n);
+  g.flops_.resize(n);
+  g.param_bytes_.resize(n);
+  g.output_bytes_.resize(n);
+  g.time_s_.resize(n);
+  g.input_bytes_.assign(n, 0.0);
+  for (int id = 0; id < n; ++id) {
+    const v1::Node& node = proto.nodes(order[id]);
+    g.names_[id] = node.name();
+    g.ops_[id] = node.op();
+    g.flops_[id] = node.flops();
+    g.param_bytes_[id] = node.param_bytes();
+    g.output_bytes_[id] = node.output_bytes();
+    g.time_s_[id] = node.time_s();
+    g.index_.emplace(node.name(), id);
+  }
+
+  auto build_csr = [n](const std::vector<std::vector<int>>& lists,
+                       const std::vector<int>& order,
+                       const std::vector<int>& id_of, std::vector<int>& begin,
+                       std::vector<int>& flat) {
+    begin.assign(n + 1, 0);
+    for (int id = 0; id < n; ++id) {
+      begin[id + 1] = begin[id] + static_cast<int>(lists[order[id]].size());
+    }
+    flat.resize(begin[n]);
+    for (int id = 0; id < n; ++id) {
+      int* out = flat.data() + begin[id];
+      for (int x : lists[order[id]]) *out++ = id_of[x];
+      std::sort(flat.data() + begin[id], out);
+    }
+  };
+  build_csr(preds, order, id_of, g.pred_begin_, g.pred_);
+  build_csr(succs, order, id_of, g.succ_begin_, g.succ_);
+  for (int v = 0; v < n; ++v) {
+    for (int u : g.predecessors(v)) g.input_bytes_[v] += g.output_bytes_[u];
+  }
+  return g;
+}
+
+std::optional<int> Graph::FindNode(absl::string_view name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+v1::Graph Graph::ToProto() const {
+  v1::Graph proto;
+  proto.set_name(name_);
+  for (const std::string& input : graph_inputs_) proto.add_inputs(input);
+  for (int v = 0; v < num_nodes(); ++v) {
+    v1::Node* node = proto.add_nodes();
+    node->set_name(names_[v]);
+    node->set_op(ops_[v]);
+    for (int u : predecessors(v)) node->add_inputs(names_[u]);
+    node->set_flops(flops_[v]);
+    node->set_param_bytes(param_bytes_[v]);
+    node->set_output_bytes(output_bytes_[v]);
+    node->set_time_s(time_s_[v]);
+  }
+  return proto;
+}
+
+}  // namespace mcmpart
