@@ -1,0 +1,1 @@
+#include "solver/random_search.h"
