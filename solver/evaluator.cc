@@ -132,7 +132,8 @@ bool Evaluator::IsValid(absl::Span<const int> p) {
   for (int c = 0; c < chips; ++c) {
     // Chips in use must be exactly 0..k-1.
     if (used_[c] != (c < k)) return false;
-    if (OverMemory(figures_.memory_bytes[c], problem_.hardware().chip(c).sram_bytes)) {
+    if (OverMemory(figures_.memory_bytes[c],
+                   problem_.hardware().chip(c).sram_bytes)) {
       return false;
     }
   }
@@ -159,7 +160,8 @@ std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
       if (p[v] < p[u]) {
         add("acyclic",
             absl::StrCat("edge '", g.node_name(u), "' -> '", g.node_name(v),
-                         "' flows backwards from chip ", p[u], " to chip ", p[v]),
+                         "' flows backwards from chip ", p[u], " to chip ",
+                         p[v]),
             {u, v}, {p[u], p[v]}, g);
       }
     }
@@ -187,8 +189,9 @@ std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
     if (used_[c]) continue;
     add("no_skipping",
         problem_.use_all_chips() && c > last_used
-            ? absl::StrCat("chip ", c, " is empty but use_all_chips requires all ",
-                           chips, " chips")
+            ? absl::StrCat("chip ", c,
+                           " is empty but use_all_chips requires all ", chips,
+                           " chips")
             : absl::StrCat("chip ", c, " is empty but chip ", last_used,
                            " is used; the chips in use must be 0..k-1"),
         {}, {c}, g);
@@ -196,15 +199,17 @@ std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
   if (problem_.use_all_chips() && !used_[chips - 1]) {
     add("no_skipping",
         absl::StrCat("chip ", chips - 1,
-                     " is empty but use_all_chips requires all ", chips, " chips"),
+                     " is empty but use_all_chips requires all ", chips,
+                     " chips"),
         {}, {chips - 1}, g);
   }
   for (int c = 0; c < chips; ++c) {
     const double sram = problem_.hardware().chip(c).sram_bytes;
     if (OverMemory(figures_.memory_bytes[c], sram)) {
       add("memory",
-          absl::StrCat("chip ", c, " needs ", FormatBytes(figures_.memory_bytes[c]),
-                       " but has ", FormatBytes(sram), " of SRAM"),
+          absl::StrCat("chip ", c, " needs ",
+                       FormatBytes(figures_.memory_bytes[c]), " but has ",
+                       FormatBytes(sram), " of SRAM"),
           {}, {c}, g);
     }
   }

@@ -42,11 +42,14 @@ std::string DescribeCycle(const std::vector<std::vector<int>>& preds,
       }
     }
   }
-  // walk[seen_at[v]..] follows edges backwards; print them forwards.
+  // walk[seen_at[v]..] follows edges backwards; print them forwards,
+  // starting from the node that comes first in the message.
+  std::vector<int> cycle(walk.rbegin(), walk.rend() - seen_at[v]);
+  std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()),
+              cycle.end());
   std::vector<std::string> names;
-  for (int i = static_cast<int>(walk.size()) - 1; i >= seen_at[v]; --i) {
-    names.push_back(absl::StrCat("'", proto.nodes(walk[i]).name(), "'"));
-  }
+  for (int u : cycle)
+    names.push_back(absl::StrCat("'", proto.nodes(u).name(), "'"));
   names.push_back(names.front());
   return absl::StrJoin(names, " -> ");
 }
@@ -57,8 +60,8 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
   const int n = proto.nodes_size();
   if (n == 0) return absl::InvalidArgumentError("graph has no nodes");
   if (n > kMaxNodes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "graph has ", n, " nodes; the limit is ", kMaxNodes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has ", n, " nodes; the limit is ", kMaxNodes));
   }
 
   absl::flat_hash_map<std::string, int> index;
@@ -66,13 +69,13 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
   for (int i = 0; i < n; ++i) {
     const v1::Node& node = proto.nodes(i);
     if (node.name().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node #", i, " (op '", node.op(), "') has an empty name"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "node #", i, " (op '", node.op(), "') has an empty name"));
     }
     if (!index.emplace(node.name(), i).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "duplicate node name '", node.name(), "' (nodes #", index[node.name()],
-          " and #", i, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("duplicate node name '", node.name(), "' (nodes #",
+                       index[node.name()], " and #", i, ")"));
     }
     for (auto [field, value] :
          {std::pair<absl::string_view, double>{"flops", node.flops()},
@@ -95,9 +98,9 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
       if (it != index.end()) {
         preds[i].push_back(it->second);
       } else if (!graph_inputs.contains(input)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "node '", node.name(), "': input '", input,
-            "' is neither a node nor a graph input"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("node '", node.name(), "': input '", input,
+                         "' is neither a node nor a graph input"));
       }
     }
     std::sort(preds[i].begin(), preds[i].end());
@@ -105,8 +108,8 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
                    preds[i].end());
     edges += static_cast<int64_t>(preds[i].size());
     if (edges > kMaxEdges) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "graph has more than ", kMaxEdges, " edges"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("graph has more than ", kMaxEdges, " edges"));
     }
   }
 
@@ -134,8 +137,8 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
     }
   }
   if (static_cast<int>(order.size()) != n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("graph has a cycle: ", DescribeCycle(preds, indegree, proto)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph has a cycle: ", DescribeCycle(preds, indegree, proto)));
   }
 
   Graph g;

@@ -53,12 +53,12 @@ class Graph {
 
   // Distinct node successors / predecessors of v, ascending.
   absl::Span<const int> successors(int v) const {
-    return absl::MakeConstSpan(succ_).subspan(succ_begin_[v],
-                                              succ_begin_[v + 1] - succ_begin_[v]);
+    return absl::MakeConstSpan(succ_).subspan(
+        succ_begin_[v], succ_begin_[v + 1] - succ_begin_[v]);
   }
   absl::Span<const int> predecessors(int v) const {
-    return absl::MakeConstSpan(pred_).subspan(pred_begin_[v],
-                                              pred_begin_[v + 1] - pred_begin_[v]);
+    return absl::MakeConstSpan(pred_).subspan(
+        pred_begin_[v], pred_begin_[v + 1] - pred_begin_[v]);
   }
 
   // Sum over the distinct node inputs u of v of output_bytes(u).
@@ -77,8 +77,10 @@ class Graph {
   std::vector<std::string> graph_inputs_;
   std::vector<std::string> names_;
   std::vector<std::string> ops_;
-  std::vector<double> flops_, param_bytes_, output_bytes_, time_s_, input_bytes_;
-  // CSR adjacency: successors of v are succ_[succ_begin_[v] .. succ_begin_[v+1]).
+  std::vector<double> flops_, param_bytes_, output_bytes_, time_s_,
+      input_bytes_;
+  // CSR adjacency: successors of v are succ_[succ_begin_[v] ..
+  // succ_begin_[v+1]).
   std::vector<int> succ_begin_, succ_;
   std::vector<int> pred_begin_, pred_;
   absl::flat_hash_map<std::string, int> index_;

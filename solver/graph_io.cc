@@ -28,13 +28,15 @@ absl::Status Annotate(const absl::Status& s, absl::string_view path) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t max_bytes) {
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     int64_t max_bytes) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
   }
   const std::streamoff size = in.tellg();
-  if (size < 0) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read file"));
+  if (size < 0)
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read file"));
   if (size > max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": file is ", size, " bytes; the limit is ", max_bytes));
@@ -50,7 +52,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t max_bytes)
 absl::Status WriteFile(const std::string& path, absl::string_view contents) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) {
-    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write file"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot write file"));
   }
   out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   out.close();
@@ -60,16 +63,18 @@ absl::Status WriteFile(const std::string& path, absl::string_view contents) {
   return absl::OkStatus();
 }
 
-absl::Status ParseJson(absl::string_view json, google::protobuf::Message* message,
+absl::Status ParseJson(absl::string_view json,
+                       google::protobuf::Message* message,
                        bool ignore_unknown) {
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = ignore_unknown;
   auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), message, options);
+      google::protobuf::StringPiece(json.data(), json.size()), message,
+      options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "not a valid ", message->GetDescriptor()->name(), " in JSON: ",
-        std::string(status.message())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a valid ", message->GetDescriptor()->name(),
+                     " in JSON: ", std::string(status.message())));
   }
   return absl::OkStatus();
 }
@@ -89,8 +94,8 @@ absl::StatusOr<v1::Graph> LoadGraphFile(const std::string& path,
                                         const OnnxImportOptions& onnx) {
   const std::string ext = Extension(path);
   if (ext != ".onnx" && ext != ".json" && ext != ".pb") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": unknown graph format; use .onnx, .json or .pb"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": unknown graph format; use .onnx, .json or .pb"));
   }
   absl::StatusOr<std::string> data = ReadFile(path);
   if (!data.ok()) return data.status();
@@ -101,14 +106,17 @@ absl::StatusOr<v1::Graph> LoadGraphFile(const std::string& path,
     graph = *std::move(imported);
     if (graph.name().empty()) {
       size_t slash = path.find_last_of('/');
-      std::string base = path.substr(slash == std::string::npos ? 0 : slash + 1);
+      std::string base =
+          path.substr(slash == std::string::npos ? 0 : slash + 1);
       graph.set_name(base.substr(0, base.size() - ext.size()));
     }
   } else if (ext == ".json") {
-    if (absl::Status s = ParseJson(*data, &graph); !s.ok()) return Annotate(s, path);
+    if (absl::Status s = ParseJson(*data, &graph); !s.ok())
+      return Annotate(s, path);
   } else if (!graph.ParseFromString(*data)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a valid mcmpart.v1.Graph protobuf (truncated or corrupt)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path,
+        ": not a valid mcmpart.v1.Graph protobuf (truncated or corrupt)"));
   }
   return graph;
 }
@@ -133,7 +141,8 @@ absl::StatusOr<v1::Placement> LoadPlacementFile(const std::string& path) {
   absl::StatusOr<std::string> data = ReadFile(path, 1 << 30);
   if (!data.ok()) return data.status();
   v1::Placement placement;
-  if (absl::Status s = ParseJson(*data, &placement, /*ignore_unknown=*/true); !s.ok()) {
+  if (absl::Status s = ParseJson(*data, &placement, /*ignore_unknown=*/true);
+      !s.ok()) {
     return Annotate(s, path);
   }
   return placement;

@@ -32,11 +32,13 @@ absl::Status SaveGraphFile(const std::string& path, const v1::Graph& graph);
 
 // Parses proto3 JSON into `message`; unknown fields are an error unless
 // `ignore_unknown` (placement files carry extra keys such as "evaluation").
-absl::Status ParseJson(absl::string_view json, google::protobuf::Message* message,
+absl::Status ParseJson(absl::string_view json,
+                       google::protobuf::Message* message,
                        bool ignore_unknown = false);
 
 // Proto3 JSON with snake_case names and every field printed, even zeros.
-std::string ToJson(const google::protobuf::Message& message, bool pretty = true);
+std::string ToJson(const google::protobuf::Message& message,
+                   bool pretty = true);
 
 // Hardware from a JSON file (mcmpart.v1.Hardware).
 absl::StatusOr<v1::Hardware> LoadHardwareFile(const std::string& path);

@@ -15,8 +15,8 @@ absl::Status CheckPositive(absl::string_view what, double value,
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("hardware: ", what, " is ", value, "; must be a finite number ",
-                   zero_ok ? ">= 0" : "> 0"));
+      absl::StrCat("hardware: ", what, " is ", value,
+                   "; must be a finite number ", zero_ok ? ">= 0" : "> 0"));
 }
 
 struct Preset {
@@ -36,8 +36,8 @@ absl::StatusOr<Hardware> Hardware::FromProto(const v1::Hardware& proto) {
   const int c = proto.chips_size();
   if (c == 0) return absl::InvalidArgumentError("hardware: no chips");
   if (c > kMaxChips) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "hardware: ", c, " chips; the limit is ", kMaxChips));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hardware: ", c, " chips; the limit is ", kMaxChips));
   }
   if (proto.links_size() != c - 1 && proto.links_size() != c) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -49,10 +49,18 @@ absl::StatusOr<Hardware> Hardware::FromProto(const v1::Hardware& proto) {
   for (int i = 0; i < c; ++i) {
     const v1::Chip& chip = proto.chips(i);
     const std::string at = absl::StrCat("chips[", i, "].");
-    if (absl::Status s = CheckPositive(at + "sram_bytes", chip.sram_bytes()); !s.ok()) return s;
-    if (absl::Status s = CheckPositive(at + "peak_flops", chip.peak_flops()); !s.ok()) return s;
-    if (absl::Status s = CheckPositive(at + "mem_bandwidth", chip.mem_bandwidth()); !s.ok()) return s;
-    hw.chips_.push_back({chip.sram_bytes(), chip.peak_flops(), chip.mem_bandwidth()});
+    if (absl::Status s = CheckPositive(at + "sram_bytes", chip.sram_bytes());
+        !s.ok())
+      return s;
+    if (absl::Status s = CheckPositive(at + "peak_flops", chip.peak_flops());
+        !s.ok())
+      return s;
+    if (absl::Status s =
+            CheckPositive(at + "mem_bandwidth", chip.mem_bandwidth());
+        !s.ok())
+      return s;
+    hw.chips_.push_back(
+        {chip.sram_bytes(), chip.peak_flops(), chip.mem_bandwidth()});
     const ChipSpec& first = hw.chips_.front();
     const ChipSpec& last = hw.chips_.back();
     hw.identical_ = hw.identical_ && first.sram_bytes == last.sram_bytes &&
@@ -62,8 +70,14 @@ absl::StatusOr<Hardware> Hardware::FromProto(const v1::Hardware& proto) {
   for (int k = 0; k < c - 1; ++k) {
     const v1::Link& link = proto.links(k);
     const std::string at = absl::StrCat("links[", k, "].");
-    if (absl::Status s = CheckPositive(at + "link_bandwidth", link.link_bandwidth()); !s.ok()) return s;
-    if (absl::Status s = CheckPositive(at + "link_latency_s", link.link_latency_s(), true); !s.ok()) return s;
+    if (absl::Status s =
+            CheckPositive(at + "link_bandwidth", link.link_bandwidth());
+        !s.ok())
+      return s;
+    if (absl::Status s =
+            CheckPositive(at + "link_latency_s", link.link_latency_s(), true);
+        !s.ok())
+      return s;
     hw.links_.push_back({link.link_bandwidth(), link.link_latency_s()});
   }
   return hw;
@@ -81,9 +95,9 @@ absl::StatusOr<v1::Hardware> PresetHardware(absl::string_view name, int chips) {
     if (name == p.name) preset = &p;
   }
   if (preset == nullptr) {
-    return absl::NotFoundError(absl::StrCat("unknown hardware preset '", name,
-                                            "'; presets are ",
-                                            absl::StrJoin(PresetNames(), ", ")));
+    return absl::NotFoundError(
+        absl::StrCat("unknown hardware preset '", name, "'; presets are ",
+                     absl::StrJoin(PresetNames(), ", ")));
   }
   if (chips < 0 || chips > kMaxChips) {
     return absl::InvalidArgumentError(absl::StrCat(

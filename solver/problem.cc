@@ -9,7 +9,8 @@
 namespace mcmpart {
 
 double Problem::touched_bytes(int v) const {
-  return graph_->param_bytes(v) + graph_->output_bytes(v) + graph_->input_bytes(v);
+  return graph_->param_bytes(v) + graph_->output_bytes(v) +
+         graph_->input_bytes(v);
 }
 
 absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
@@ -28,8 +29,9 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
 
   if (constraints.has_max_hops()) {
     if (constraints.max_hops() < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "constraints.max_hops is ", constraints.max_hops(), "; must be >= 1"));
+      return absl::InvalidArgumentError(absl::StrCat("constraints.max_hops is ",
+                                                     constraints.max_hops(),
+                                                     "; must be >= 1"));
     }
     p.max_hops_ = constraints.max_hops();
   }
@@ -48,9 +50,9 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
           absl::StrCat("constraints.pins: unknown node '", name, "'"));
     }
     if (chip < 0 || chip >= c) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "constraints.pins: node '", name, "' is pinned to chip ", chip,
-          " but the hardware has chips 0..", c - 1));
+      return absl::InvalidArgumentError(
+          absl::StrCat("constraints.pins: node '", name, "' is pinned to chip ",
+                       chip, " but the hardware has chips 0..", c - 1));
     }
     p.pin_[*v] = chip;
   }
@@ -59,8 +61,9 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
     for (const std::string& name : constraints.colocation_groups(i).nodes()) {
       std::optional<int> v = g.FindNode(name);
       if (!v) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "constraints.colocation_groups[", i, "]: unknown node '", name, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("constraints.colocation_groups[", i,
+                         "]: unknown node '", name, "'"));
       }
       group.push_back(*v);
     }

@@ -49,7 +49,8 @@ class Problem {
   // time(v) on chip c per the spec: time_s(v) if > 0, else
   // max(flops / peak_flops(c), touched(v) / mem_bandwidth(c)).
   double time(int v, int c) const {
-    return time_[static_cast<size_t>(v) * time_stride_ + (time_stride_ == 1 ? 0 : c)];
+    return time_[static_cast<size_t>(v) * time_stride_ +
+                 (time_stride_ == 1 ? 0 : c)];
   }
   // touched(v) = param_bytes + output_bytes + sum of the inputs' output_bytes.
   double touched_bytes(int v) const;

@@ -28,10 +28,10 @@ struct RepairOptions {
 };
 
 struct RepairResult {
-  Assignment placement;    // valid
-  double distance = 0;     // sum of w(v) * [p(v) != q(v)]
-  int changed_nodes = 0;   // nodes with p(v) != q(v) (free nodes not counted)
-  bool optimal = false;    // the distance is proved minimal
+  Assignment placement;   // valid
+  double distance = 0;    // sum of w(v) * [p(v) != q(v)]
+  int changed_nodes = 0;  // nodes with p(v) != q(v) (free nodes not counted)
+  bool optimal = false;   // the distance is proved minimal
   // Set when a limit ended the search before the proof.
   bool time_limit_hit = false;
   bool fail_limit_hit = false;

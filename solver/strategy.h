@@ -50,8 +50,8 @@ absl::string_view EndReasonName(EndReason reason);
 struct Improvement {
   const Assignment& placement;
   const Figures& figures;
-  int64_t samples;        // candidates tried so far
-  absl::Duration elapsed; // since Run started
+  int64_t samples;         // candidates tried so far
+  absl::Duration elapsed;  // since Run started
 };
 using ImprovementCallback = std::function<void(const Improvement&)>;
 
