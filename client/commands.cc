@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/cli.h"
+#include "client/report.h"
 #include "solver/evaluator.h"
 #include "solver/graph.h"
 #include "solver/graph_io.h"
@@ -206,11 +207,12 @@ void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
         hot ? "  <- bottleneck" : "");
   }
   if (e.comm_s_size() > 0) {
-    out << "  link  comm\n";
+    out << "  link   traffic      tensors  comm\n";
     for (int k = 0; k < e.comm_s_size(); ++k) {
       const bool hot = e.bottleneck() == absl::StrCat("link ", k);
-      out << absl::StrFormat("  %d->%-2d %s%s\n", k, k + 1,
-                             FormatSeconds(e.comm_s(k)),
+      out << absl::StrFormat("  %d->%-3d %-11s  %-7d  %s%s\n", k, k + 1,
+                             FormatBytesShort(e.link_bytes(k)),
+                             e.link_tensors(k), FormatSeconds(e.comm_s(k)),
                              hot ? "  <- bottleneck" : "");
     }
   }
@@ -239,7 +241,8 @@ std::string MainHelp() {
       "  convert    import an ONNX model into a graph file\n"
       "  evaluate   score a placement with the cost model and check it\n"
       "  repair     turn a candidate placement into the nearest valid one\n"
-      "  search     find a good placement with a classical strategy\n\n",
+      "  search     find a good placement with a classical strategy\n"
+      "  report     summarise a placement; draw it as SVG and Graphviz DOT\n\n",
       kExitHelp);
 }
 
@@ -430,6 +433,60 @@ int RunRepair(const std::vector<std::string>& argv) {
   std::cout << "\n";
   PrintEvaluation(problem, r->placement, report.evaluation(), std::cout);
   return kExitOk;
+}
+
+int RunReport(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart report GRAPH PLACEMENT.json (--preset NAME [--chips N] "
+      "| --hardware FILE) [--svg FILE] [--dot FILE]\n\n"
+      "Summarises a placement per chip (nodes, compute, memory) and per link\n"
+      "(traffic, time), marking the bottleneck, and draws it.\n",
+      kGraphHelp, kHardwareHelp,
+      "  --svg FILE            picture of the chip pipeline\n"
+      "  --dot FILE            Graphviz DOT of the graph coloured by chip\n\n",
+      kExitHelp);
+  std::vector<FlagSpec> specs = ProblemFlags();
+  specs.push_back({"svg"});
+  specs.push_back({"dot"});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage("report", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
+  if (args->positional().size() != 2) {
+    return Usage("report", "expected GRAPH and PLACEMENT", help);
+  }
+  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
+  if (!loaded.ok()) return Fail("report", loaded.status());
+  absl::StatusOr<v1::Placement> placement =
+      LoadPlacementFile(args->positional()[1]);
+  if (!placement.ok()) return Fail("report", placement.status());
+  absl::StatusOr<Assignment> p =
+      AssignmentFromProto(*loaded->problem, *placement);
+  if (!p.ok()) {
+    return Fail("report", absl::Status(p.status().code(),
+                                       absl::StrCat(args->positional()[1], ": ",
+                                                    p.status().message())));
+  }
+  Evaluator eval(*loaded->problem);
+  v1::Evaluation e = eval.Evaluate(*p);
+  PrintEvaluation(*loaded->problem, *p, e, std::cout);
+  if (std::optional<std::string> svg = args->Get("svg")) {
+    if (absl::Status s = WriteFile(*svg, PipelineSvg(*loaded->problem, *p, e));
+        !s.ok()) {
+      return Fail("report", s);
+    }
+    std::cout << "\npipeline picture: " << *svg << "\n";
+  }
+  if (std::optional<std::string> dot = args->Get("dot")) {
+    if (absl::Status s = WriteFile(*dot, GraphDot(*loaded->problem, *p));
+        !s.ok()) {
+      return Fail("report", s);
+    }
+    std::cout << "graph by chip (Graphviz): " << *dot << "\n";
+  }
+  return e.valid() ? kExitOk : kExitInvalid;
 }
 
 int RunSearch(const std::vector<std::string>& argv) {

@@ -13,6 +13,7 @@ int RunConvert(const std::vector<std::string>& argv);
 int RunEvaluate(const std::vector<std::string>& argv);
 int RunRepair(const std::vector<std::string>& argv);
 int RunSearch(const std::vector<std::string>& argv);
+int RunReport(const std::vector<std::string>& argv);
 
 // `mcmpart --help`.
 std::string MainHelp();

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   if (command == "evaluate") return RunEvaluate(args);
   if (command == "repair") return RunRepair(args);
   if (command == "search") return RunSearch(args);
+  if (command == "report") return RunReport(args);
   std::cerr << "mcmpart: unknown command '" << command << "'\n\n" << MainHelp();
   return kExitBadInput;
 }

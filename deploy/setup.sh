@@ -16,7 +16,7 @@ PACKAGES=(
   # metrics
   prometheus-cpp-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev googletest libbenchmark-dev libxml2-utils
+  libgtest-dev libgmock-dev googletest libbenchmark-dev libxml2-utils graphviz
 )
 
 missing=()

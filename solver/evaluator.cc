@@ -30,6 +30,8 @@ Evaluator::Evaluator(const Problem& problem) : problem_(problem) {
   figures_.compute_s.resize(c);
   figures_.comm_s.resize(std::max(c - 1, 0));
   figures_.memory_bytes.resize(c);
+  figures_.link_bytes.resize(std::max(c - 1, 0));
+  figures_.link_tensors.resize(std::max(c - 1, 0));
   used_.resize(c);
 }
 
@@ -64,8 +66,12 @@ const Figures& Evaluator::Score(absl::Span<const int> p) {
   ComputeMemory(p);
   std::fill(figures_.compute_s.begin(), figures_.compute_s.end(), 0.0);
   std::fill(figures_.comm_s.begin(), figures_.comm_s.end(), 0.0);
+  std::fill(figures_.link_bytes.begin(), figures_.link_bytes.end(), 0.0);
+  std::fill(figures_.link_tensors.begin(), figures_.link_tensors.end(), 0);
   double* compute = figures_.compute_s.data();
   double* comm = figures_.comm_s.data();
+  double* link_bytes = figures_.link_bytes.data();
+  int* link_tensors = figures_.link_tensors.data();
   for (int u = 0; u < n; ++u) {
     const int c = p[u];
     compute[c] += problem_.time(u, c);
@@ -75,6 +81,8 @@ const Figures& Evaluator::Score(absl::Span<const int> p) {
     const double out = g.output_bytes(u);
     for (int k = c; k < last; ++k) {
       comm[k] += out / hw.link(k).bandwidth + hw.link(k).latency_s;
+      link_bytes[k] += out;
+      ++link_tensors[k];
     }
   }
 
@@ -256,6 +264,8 @@ v1::Evaluation Evaluator::Evaluate(absl::Span<const int> p) {
   for (double x : f.compute_s) e.add_compute_s(x);
   for (double x : f.comm_s) e.add_comm_s(x);
   for (double x : f.memory_bytes) e.add_memory_bytes(x);
+  for (double x : f.link_bytes) e.add_link_bytes(x);
+  for (int x : f.link_tensors) e.add_link_tensors(x);
   e.set_chips_used(f.chips_used);
   e.set_bottleneck(f.bottleneck_link >= 0
                        ? absl::StrCat("link ", f.bottleneck_link)

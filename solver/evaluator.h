@@ -16,6 +16,8 @@ struct Figures {
   std::vector<double> compute_s;     // per chip
   std::vector<double> comm_s;        // per link, C - 1 entries
   std::vector<double> memory_bytes;  // per chip, with transit buffers
+  std::vector<double> link_bytes;    // per link: bytes sent over it
+  std::vector<int> link_tensors;     // per link: tensors sent over it
   double bottleneck_s = 0;
   double throughput_per_s = 0;  // 1 / bottleneck_s
   double latency_s = 0;

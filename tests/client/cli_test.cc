@@ -32,7 +32,8 @@ TEST(CliEvaluateTest, InvalidPlacementExitsOneAndListsViolation) {
   EXPECT_THAT(r.out, HasSubstr("INVALID placement: 1 violation\n"));
   EXPECT_THAT(r.out, HasSubstr("[max_hops] edge 'a' -> 'e' spans 2 hops (chip "
                                "0 to chip 2); max_hops is 1"));
-  EXPECT_THAT(r.out, HasSubstr("0->1  6 s  <- bottleneck"));
+  EXPECT_THAT(r.out,
+              HasSubstr("  0->1   50 B         2        6 s  <- bottleneck\n"));
 }
 
 TEST(CliEvaluateTest, JsonCarriesTheSpecFigures) {
@@ -112,6 +113,45 @@ TEST(CliTest, HelpAndUnknownCommand) {
   r = RunCli("evaluate --help");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("Usage: mcmpart evaluate GRAPH PLACEMENT.json"));
+}
+
+}  // namespace
+}  // namespace mcmpart
+
+namespace mcmpart {
+namespace {
+
+using ::mcmpart::testing::RunCli;
+using ::testing::HasSubstr;
+
+TEST(CliReportTest, WritesWellFormedSvgAndDot) {
+  const std::string data = MCMPART_TEST_DATA_DIR;
+  const std::string svg =
+      ::testing::TempDir() + "/" + std::to_string(getpid()) + ".svg";
+  const std::string dot =
+      ::testing::TempDir() + "/" + std::to_string(getpid()) + ".dot";
+  auto r = RunCli("report " + data + "/worked/graph.json " + data +
+                  "/worked/placement.json --hardware " + data +
+                  "/worked/hardware.json --max-hops 2 --svg " + svg +
+                  " --dot " + dot);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out,
+              HasSubstr("  0->1   50 B         2        6 s  <- bottleneck\n"));
+  EXPECT_THAT(
+      r.out, HasSubstr("  1     2      3.93 s       965 B / 1000 B   96.5%\n"));
+  // Parsed by real tools, as a user's viewer would.
+  EXPECT_EQ(std::system(("xmllint --noout " + svg).c_str()), 0);
+  const std::string picture = ::mcmpart::testing::Slurp(svg);
+  EXPECT_THAT(picture, HasSubstr("<g class=\"chip\" id=\"chip1\">"));
+  // The bottleneck link is drawn in red, the other link is not.
+  EXPECT_THAT(picture,
+              HasSubstr("<g class=\"link\" id=\"link0\">\n<line x1=\"194\" "
+                        "y1=\"125\" x2=\"270\" y2=\"125\" stroke=\"#d62728\""));
+  EXPECT_EQ(std::system(("dot -Tsvg -o /dev/null " + dot).c_str()), 0);
+  const std::string graph = ::mcmpart::testing::Slurp(dot);
+  EXPECT_THAT(graph,
+              HasSubstr("n2 [label=\"c\\nGemm\", fillcolor=\"#ffffb3\"];"));
+  EXPECT_THAT(graph, HasSubstr("n0 -> n2 [color=red];"));
 }
 
 }  // namespace

@@ -89,6 +89,8 @@ TEST_F(WorkedExampleTest, EveryCostModelTerm) {
   EXPECT_THAT(f.comm_s,
               ElementsAre(DoubleNear(6.0, kTol), DoubleNear(3.5, kTol)));
   EXPECT_THAT(f.memory_bytes, ElementsAre(60, 965, 33));
+  EXPECT_THAT(f.link_bytes, ElementsAre(50, 25));
+  EXPECT_THAT(f.link_tensors, ElementsAre(2, 2));
   EXPECT_NEAR(f.bottleneck_s, 6.0, kTol);
   EXPECT_EQ(f.bottleneck_link, 0);
   EXPECT_EQ(f.bottleneck_chip, -1);
