@@ -1,3 +1,62 @@
+// A constructive valid placement: a topological order cut into contiguous
+// runs, one run per chip, with the cuts chosen to minimise the bottleneck.
+//
+// Giving chips 0..k-1 consecutive ranges of a topological order always
+// satisfies acyclic dataflow and no-skipping. Memory, link time and
+// max_hops then depend on the cut positions only (a tensor is in transit on
+// chip c, and crosses link c-1, exactly when its producer is before the cut
+// that opens chip c and its last reader is at or after it). The search binary
+// searches the bottleneck time T and decides, for each T, which cut positions
+// are reachable chip by chip (an exact dynamic program over the contiguous
+// splits, O(C * n) per T). It does so for several topological orders (the
+// graph's own, depth- and breadth-first ones, a few seeded random ones),
+// since independent branches interleaved differently often fit where the
+// graph's order does not. See docs/strategies.md.
 #ifndef MCMPART_SOLVER_CONSTRUCTIVE_H_
 #define MCMPART_SOLVER_CONSTRUCTIVE_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "solver/placement.h"
+#include "solver/problem.h"
+#include "solver/strategy.h"
+
+namespace mcmpart {
+
+// The best valid contiguous split of those topological orders into k = 1..C
+// runs (k = C with use_all_chips), by throughput; deterministic. Pins and
+// colocation groups are honoured when a contiguous split can honour them. With
+// max_hops > 1 the split still keeps every edge within one hop, which is valid
+// for any max_hops but may miss placements that need the longer hops.
+//
+// Errors: FAILED_PRECONDITION when no valid contiguous split exists, with a
+// message naming what failed (a node larger than every chip's SRAM, pins that
+// contradict an edge, or the node no split of the graph's own order gets
+// past and why).
+// The heuristic is not complete: a valid non-contiguous placement may exist
+// when it fails. CANCELLED when `stop` (may be null) is set during the search.
+absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
+                                              const StopToken* stop);
+inline absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem) {
+  return ConstructPlacement(problem, nullptr);
+}
+
+// Strategy "constructive": ConstructPlacement as a strategy. Run returns at
+// once (EndReason::kConverged, one sample) and reports the placement through
+// on_improvement once. It ignores the budget: the construction is fast
+// (microseconds to milliseconds on the shared graphs).
+class Constructive : public Strategy {
+ public:
+  Constructive() = default;
+  explicit Constructive(const StrategyOptions& /*options*/) {}
+
+  absl::string_view name() const override { return "constructive"; }
+
+  absl::StatusOr<StrategyResult> Run(
+      const Problem& problem, const Budget& budget, const StopToken& stop,
+      const ImprovementCallback& on_improvement) override;
+};
+
+}  // namespace mcmpart
+
 #endif  // MCMPART_SOLVER_CONSTRUCTIVE_H_

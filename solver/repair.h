@@ -37,6 +37,11 @@ struct RepairResult {
   bool fail_limit_hit = false;
   bool cancelled = false;
   absl::Duration solve_time;
+  // From the start of Repair until the first valid placement was known
+  // (the candidate itself, the warm start or the search's first solution).
+  absl::Duration first_solution_time;
+  // Failed nodes of the Gecode search (0 when no search ran).
+  int64_t failures = 0;
 };
 
 // Cheap necessary conditions, checked before any search: a node whose own

@@ -3,6 +3,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "solver/anneal.h"
+#include "solver/constructive.h"
+#include "solver/random_search.h"
 
 namespace mcmpart {
 
@@ -18,13 +21,18 @@ absl::string_view EndReasonName(EndReason reason) {
   return "unknown";
 }
 
-std::vector<std::string> StrategyNames() { return {}; }
+std::vector<std::string> StrategyNames() {
+  return {"anneal", "constructive", "random"};
+}
 
 absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(
     absl::string_view name, const StrategyOptions& options) {
-  return absl::NotFoundError(absl::StrCat("unknown strategy '", name,
-                                          "'; strategies are ",
-                                          absl::StrJoin(StrategyNames(), ", ")));
+  if (name == "anneal") return std::make_unique<Anneal>(options);
+  if (name == "constructive") return std::make_unique<Constructive>(options);
+  if (name == "random") return std::make_unique<RandomSearch>(options);
+  return absl::NotFoundError(
+      absl::StrCat("unknown strategy '", name, "'; strategies are ",
+                   absl::StrJoin(StrategyNames(), ", ")));
 }
 
 }  // namespace mcmpart

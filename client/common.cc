@@ -1,0 +1,217 @@
+#include "client/common.h"
+
+#include <iostream>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "solver/graph_io.h"
+#include "solver/hardware.h"
+
+namespace mcmpart::cli {
+
+const char kGraphHelp[] =
+    "  GRAPH                 .onnx, .json (mcmpart.v1.Graph JSON) or .pb\n"
+    "  --batch N             value of dynamic ONNX dimensions (default 1)\n"
+    "  --dim NAME=N          value of the named dynamic ONNX dimension "
+    "(repeatable)\n";
+const char kHardwareHelp[] =
+    "  --preset NAME         hardware preset: ring4, ring8, ring16\n"
+    "  --chips N             with --preset: a ring of N preset chips\n"
+    "  --hardware FILE       hardware as mcmpart.v1.Hardware JSON\n"
+    "  --max-hops N          largest chip distance of an edge (default 1)\n"
+    "  --use-all-chips       every chip must hold a node\n"
+    "  --pin NODE=CHIP       run NODE on CHIP (repeatable)\n";
+const char kExitHelp[] =
+    "Exit codes: 0 success (valid placement), 1 invalid placement (evaluate),\n"
+    "2 bad input, 3 no valid placement exists, 4 a limit ended the search\n"
+    "before any valid placement was found.\n";
+
+std::vector<FlagSpec> GraphFlags() {
+  return {{"batch"}, {"dim", true, true}, {"help", false, false, "h"}};
+}
+
+std::vector<FlagSpec> ProblemFlags() {
+  std::vector<FlagSpec> f = GraphFlags();
+  for (FlagSpec s : std::vector<FlagSpec>{{"preset"},
+                                          {"chips"},
+                                          {"hardware"},
+                                          {"max-hops"},
+                                          {"use-all-chips", false},
+                                          {"pin", true, true}}) {
+    f.push_back(s);
+  }
+  return f;
+}
+
+int ExitCodeFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kFailedPrecondition:
+      return kExitInfeasible;
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitNoSolution;
+    default:
+      return kExitBadInput;
+  }
+}
+
+int Fail(absl::string_view command, const absl::Status& s) {
+  std::cerr << "mcmpart " << command << ": " << s.message() << "\n";
+  return ExitCodeFor(s);
+}
+
+int Usage(absl::string_view command, absl::string_view message,
+          absl::string_view help) {
+  std::cerr << "mcmpart " << command << ": " << message << "\n\n" << help;
+  return kExitBadInput;
+}
+
+absl::StatusOr<OnnxImportOptions> ImportOptions(const Args& args) {
+  OnnxImportOptions o;
+  absl::StatusOr<int64_t> batch = args.GetInt("batch", 1, 1, 1 << 20);
+  if (!batch.ok()) return batch.status();
+  o.default_dim = *batch;
+  for (const std::string& d : args.GetAll("dim")) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(d, '=');
+    int64_t value;
+    if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &value) || value < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--dim is '", d, "'; use NAME=N with N >= 1"));
+    }
+    o.dim_values[kv.first] = value;
+  }
+  return o;
+}
+
+
+absl::StatusOr<std::shared_ptr<const Graph>> LoadGraph(
+    const Args& args, const std::string& path) {
+  absl::StatusOr<OnnxImportOptions> onnx = ImportOptions(args);
+  if (!onnx.ok()) return onnx.status();
+  absl::StatusOr<v1::Graph> proto = LoadGraphFile(path, *onnx);
+  if (!proto.ok()) return proto.status();
+  absl::StatusOr<Graph> graph = Graph::FromProto(*proto);
+  if (!graph.ok()) {
+    return absl::Status(graph.status().code(),
+                        absl::StrCat(path, ": ", graph.status().message()));
+  }
+  return std::make_shared<const Graph>(*std::move(graph));
+}
+
+absl::StatusOr<v1::Hardware> LoadHardware(const Args& args) {
+  const bool preset = args.Has("preset");
+  const bool file = args.Has("hardware");
+  if (preset == file) {
+    return absl::InvalidArgumentError(
+        "give exactly one of --preset NAME or --hardware FILE");
+  }
+  v1::Hardware hw;
+  if (preset) {
+    absl::StatusOr<int64_t> chips = args.GetInt("chips", 0, 1, kMaxChips);
+    if (!chips.ok()) return chips.status();
+    absl::StatusOr<v1::Hardware> p =
+        PresetHardware(*args.Get("preset"), static_cast<int>(*chips));
+    if (!p.ok()) return p.status();
+    hw = *std::move(p);
+  } else {
+    if (args.Has("chips")) {
+      return absl::InvalidArgumentError("--chips goes with --preset");
+    }
+    absl::StatusOr<v1::Hardware> h = LoadHardwareFile(*args.Get("hardware"));
+    if (!h.ok()) return h.status();
+    hw = *std::move(h);
+  }
+  v1::Constraints& c = *hw.mutable_constraints();
+  if (args.Has("max-hops")) {
+    absl::StatusOr<int64_t> hops = args.GetInt("max-hops", 1, 1, kMaxChips);
+    if (!hops.ok()) return hops.status();
+    c.set_max_hops(static_cast<int>(*hops));
+  }
+  if (args.Has("use-all-chips")) c.set_use_all_chips(true);
+  for (const std::string& pin : args.GetAll("pin")) {
+    size_t eq = pin.rfind('=');
+    int chip;
+    if (eq == std::string::npos || eq == 0 ||
+        !absl::SimpleAtoi(pin.substr(eq + 1), &chip)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--pin is '", pin, "'; use NODE=CHIP"));
+    }
+    (*c.mutable_pins())[pin.substr(0, eq)] = chip;
+  }
+  return hw;
+}
+
+absl::StatusOr<Loaded> LoadProblem(const Args& args, const std::string& path) {
+  Loaded out;
+  absl::StatusOr<std::shared_ptr<const Graph>> graph = LoadGraph(args, path);
+  if (!graph.ok()) return graph.status();
+  out.graph = *graph;
+  absl::StatusOr<v1::Hardware> hw = LoadHardware(args);
+  if (!hw.ok()) return hw.status();
+  absl::StatusOr<Problem> problem = Problem::Create(out.graph, *hw);
+  if (!problem.ok()) return problem.status();
+  out.problem = std::make_unique<Problem>(*std::move(problem));
+  return out;
+}
+
+// The readable summary shared by evaluate and repair.
+void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
+                     const v1::Evaluation& e, std::ostream& out) {
+  const Graph& g = problem.graph();
+  std::vector<int> nodes(problem.num_chips(), 0);
+  for (int c : p) ++nodes[c];
+  out << absl::StrFormat(
+      "%s on %s: %d nodes, %d chips\n", g.name().empty() ? "graph" : g.name(),
+      problem.hardware().name().empty() ? "hardware"
+                                        : problem.hardware().name(),
+      g.num_nodes(), problem.num_chips());
+  out << (e.valid() ? "VALID placement\n"
+                    : absl::StrFormat("INVALID placement: %d violation%s\n",
+                                      e.violations_size(),
+                                      e.violations_size() == 1 ? "" : "s"));
+  out << absl::StrFormat(
+      "  throughput  %.6g /s  (quality %.4f of the upper bound %.6g /s)\n",
+      e.throughput_per_s(), e.quality(), e.upper_bound_per_s());
+  out << absl::StrFormat("  bottleneck  %s, %s\n", e.bottleneck(),
+                         FormatSeconds(e.bottleneck_s()));
+  out << absl::StrFormat("  latency     %s\n", FormatSeconds(e.latency_s()));
+  out << absl::StrFormat("  chips used  %d of %d\n\n", e.chips_used(),
+                         problem.num_chips());
+  out << "  chip  nodes  compute      memory / SRAM\n";
+  for (int c = 0; c < problem.num_chips(); ++c) {
+    const double sram = problem.hardware().chip(c).sram_bytes;
+    const bool hot = e.bottleneck() == absl::StrCat("chip ", c);
+    out << absl::StrFormat(
+        "  %-4d  %-5d  %-11s  %s / %s  %5.1f%%%s\n", c, nodes[c],
+        FormatSeconds(e.compute_s(c)), FormatBytesShort(e.memory_bytes(c)),
+        FormatBytesShort(sram), 100.0 * e.memory_bytes(c) / sram,
+        hot ? "  <- bottleneck" : "");
+  }
+  if (e.comm_s_size() > 0) {
+    out << "  link   traffic      tensors  comm\n";
+    for (int k = 0; k < e.comm_s_size(); ++k) {
+      const bool hot = e.bottleneck() == absl::StrCat("link ", k);
+      out << absl::StrFormat("  %d->%-3d %-11s  %-7d  %s%s\n", k, k + 1,
+                             FormatBytesShort(e.link_bytes(k)),
+                             e.link_tensors(k), FormatSeconds(e.comm_s(k)),
+                             hot ? "  <- bottleneck" : "");
+    }
+  }
+  if (!e.valid()) {
+    constexpr int kShown = 20;
+    out << "\nviolations:\n";
+    for (int i = 0; i < e.violations_size() && i < kShown; ++i) {
+      out << "  [" << e.violations(i).constraint() << "] "
+          << e.violations(i).message() << "\n";
+    }
+    if (e.violations_size() > kShown) {
+      out << "  ... and " << e.violations_size() - kShown
+          << " more (all of them with --json)\n";
+    }
+  }
+}
+
+}  // namespace mcmpart::cli

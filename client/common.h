@@ -1,0 +1,65 @@
+// What the mcmpart subcommands share: the graph, hardware and constraint
+// flags, loading a problem from them, error reporting with exit codes, and
+// the readable placement summary.
+#ifndef MCMPART_CLIENT_COMMON_H_
+#define MCMPART_CLIENT_COMMON_H_
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "client/cli.h"
+#include "mcmpart/v1/problem.pb.h"
+#include "solver/graph.h"
+#include "solver/onnx_import.h"
+#include "solver/problem.h"
+
+namespace mcmpart::cli {
+
+// --help paragraphs.
+extern const char kGraphHelp[];
+extern const char kHardwareHelp[];
+extern const char kExitHelp[];
+
+// --batch, --dim, --help.
+std::vector<FlagSpec> GraphFlags();
+// GraphFlags plus --preset, --chips, --hardware, --max-hops,
+// --use-all-chips, --pin.
+std::vector<FlagSpec> ProblemFlags();
+
+// The exit code for an error status (cli.h lists them).
+int ExitCodeFor(const absl::Status& s);
+// Prints "mcmpart COMMAND: message" to stderr; returns ExitCodeFor(s).
+int Fail(absl::string_view command, const absl::Status& s);
+// Prints the message and the command's help to stderr; returns kExitBadInput.
+int Usage(absl::string_view command, absl::string_view message,
+          absl::string_view help);
+
+// From --batch and --dim.
+absl::StatusOr<OnnxImportOptions> ImportOptions(const Args& args);
+// Reads and validates a graph file; errors are prefixed with the path.
+absl::StatusOr<std::shared_ptr<const Graph>> LoadGraph(const Args& args,
+                                                       const std::string& path);
+// From --preset/--chips or --hardware, with --max-hops, --use-all-chips and
+// --pin applied to its constraints.
+absl::StatusOr<v1::Hardware> LoadHardware(const Args& args);
+
+struct Loaded {
+  std::shared_ptr<const Graph> graph;
+  std::unique_ptr<Problem> problem;
+};
+absl::StatusOr<Loaded> LoadProblem(const Args& args, const std::string& path);
+
+// The readable summary of one placement: headline figures, a table per chip
+// and per link with the bottleneck marked, and the first violations.
+void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
+                     const v1::Evaluation& e, std::ostream& out);
+
+}  // namespace mcmpart::cli
+
+#endif  // MCMPART_CLIENT_COMMON_H_
