@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "client/cli.h"
 #include "client/common.h"
+#include "client/remote.h"
 #include "client/report.h"
 #include "solver/evaluator.h"
 #include "solver/graph.h"
@@ -24,6 +25,17 @@
 #include "solver/strategy.h"
 
 namespace mcmpart::cli {
+namespace {
+
+// evaluate and repair run on the server when asked to with --server.
+bool WantsServer(const std::vector<std::string>& argv) {
+  for (const std::string& a : argv) {
+    if (a == "--server" || a.rfind("--server=", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 std::string MainHelp() {
   return absl::StrCat(
@@ -35,8 +47,16 @@ std::string MainHelp() {
       "  evaluate   score a placement with the cost model and check it\n"
       "  repair     turn a candidate placement into the nearest valid one\n"
       "  search     find a good placement with a classical strategy\n"
-      "  report     summarise a placement; draw it as SVG and Graphviz DOT\n\n",
-      kExitHelp);
+      "  report     summarise a placement; draw it as SVG and Graphviz DOT\n\n"
+      "Commands (with mcmpart-server; --server ADDR, else $MCMPART_SERVER, "
+      "else localhost:50051):\n"
+      "  partition  search placements on the server, streaming progress\n"
+      "  jobs       submit, watch, get, list and cancel long-running jobs\n"
+      "  policies   the server's pre-trained policies and strategies\n"
+      "  evaluate, repair with --server run on the server\n\n",
+      kExitHelp,
+      "5 server unreachable, 6 refused by a busy server, 7 other server error,\n"
+      "130 interrupted (Ctrl-C).\n");
 }
 
 int RunConvert(const std::vector<std::string>& argv) {
@@ -86,6 +106,7 @@ int RunConvert(const std::vector<std::string>& argv) {
 }
 
 int RunEvaluate(const std::vector<std::string>& argv) {
+  if (WantsServer(argv)) return RunRemoteEvaluate(argv);
   const std::string help = absl::StrCat(
       "Usage: mcmpart evaluate GRAPH PLACEMENT.json (--preset NAME [--chips N] "
       "| --hardware FILE) [--json]\n\n"
@@ -132,6 +153,7 @@ int RunEvaluate(const std::vector<std::string>& argv) {
 }
 
 int RunRepair(const std::vector<std::string>& argv) {
+  if (WantsServer(argv)) return RunRemoteRepair(argv);
   const std::string help = absl::StrCat(
       "Usage: mcmpart repair GRAPH CANDIDATE.json (--preset NAME [--chips N] | "
       "--hardware FILE) [--time-limit 2s] [--out FILE] [--json]\n\n"
@@ -203,28 +225,7 @@ int RunRepair(const std::vector<std::string>& argv) {
     std::cout << ToJson(report) << "\n";
     return kExitOk;
   }
-  std::cout << absl::StrFormat(
-      "repaired: %d node%s moved (distance %g), %s, in %s\n",
-      report.changed_nodes(), report.changed_nodes() == 1 ? "" : "s",
-      report.distance(),
-      r->optimal
-          ? "proved nearest"
-          : absl::StrCat("best found before the ", report.limit(), " limit"),
-      FormatSeconds(report.solve_s()));
-  const Graph& g = problem.graph();
-  int shown = 0;
-  for (int v = 0; v < g.num_nodes() && shown < 20; ++v) {
-    if ((*q)[v] >= 0 && (*q)[v] != r->placement[v]) {
-      std::cout << absl::StrFormat("  %s: chip %d -> %d\n", g.node_name(v),
-                                   (*q)[v], r->placement[v]);
-      ++shown;
-    }
-  }
-  if (report.changed_nodes() > shown) {
-    std::cout << "  ... and " << report.changed_nodes() - shown << " more\n";
-  }
-  std::cout << "\n";
-  PrintEvaluation(problem, r->placement, report.evaluation(), std::cout);
+  PrintRepair(problem, *q, r->placement, report, std::cout);
   return kExitOk;
 }
 

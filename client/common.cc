@@ -214,4 +214,32 @@ void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
   }
 }
 
+void PrintRepair(const Problem& problem, absl::Span<const int> candidate,
+                 absl::Span<const int> repaired, const v1::RepairReport& report,
+                 std::ostream& out) {
+  out << absl::StrFormat(
+      "repaired: %d node%s moved (distance %g), %s, in %s\n",
+      report.changed_nodes(), report.changed_nodes() == 1 ? "" : "s",
+      report.distance(),
+      report.optimal()
+          ? "proved nearest"
+          : absl::StrCat("best found before the ", report.limit(), " limit"),
+      FormatSeconds(report.solve_s()));
+  const Graph& g = problem.graph();
+  constexpr int kShown = 20;
+  int shown = 0;
+  for (int v = 0; v < g.num_nodes() && shown < kShown; ++v) {
+    if (candidate[v] >= 0 && candidate[v] != repaired[v]) {
+      out << absl::StrFormat("  %s: chip %d -> %d\n", g.node_name(v),
+                             candidate[v], repaired[v]);
+      ++shown;
+    }
+  }
+  if (report.changed_nodes() > shown) {
+    out << "  ... and " << report.changed_nodes() - shown << " more\n";
+  }
+  out << "\n";
+  PrintEvaluation(problem, repaired, report.evaluation(), out);
+}
+
 }  // namespace mcmpart::cli

@@ -60,6 +60,12 @@ absl::StatusOr<Loaded> LoadProblem(const Args& args, const std::string& path);
 void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
                      const v1::Evaluation& e, std::ostream& out);
 
+// What repair changed (the first nodes moved) and the repaired placement's
+// summary.
+void PrintRepair(const Problem& problem, absl::Span<const int> candidate,
+                 absl::Span<const int> repaired, const v1::RepairReport& report,
+                 std::ostream& out);
+
 }  // namespace mcmpart::cli
 
 #endif  // MCMPART_CLIENT_COMMON_H_

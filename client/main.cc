@@ -5,6 +5,7 @@
 
 #include "client/cli.h"
 #include "client/commands.h"
+#include "client/remote.h"
 
 int main(int argc, char** argv) {
   using namespace mcmpart::cli;
@@ -21,6 +22,9 @@ int main(int argc, char** argv) {
   if (command == "repair") return RunRepair(args);
   if (command == "search") return RunSearch(args);
   if (command == "report") return RunReport(args);
+  if (command == "partition") return RunPartition(args);
+  if (command == "jobs") return RunJobs(args);
+  if (command == "policies") return RunPolicies(args);
   std::cerr << "mcmpart: unknown command '" << command << "'\n\n" << MainHelp();
   return kExitBadInput;
 }

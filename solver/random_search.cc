@@ -23,34 +23,38 @@ void Uniform(const Problem& problem, std::mt19937_64& rng, Assignment* q) {
 }
 
 // A contiguous split of the topological order into k runs (k = C with
-// use_all_chips, else random), cut at fractions of the total resident
-// memory: uniformly random fractions, or equal shares jittered by up to a
-// third of a share. Splits by memory rather than by node count keep the
-// candidates close to valid on graphs that fill the chips.
+// use_all_chips, else random), cut at fractions of the total of one measure
+// per node: resident memory (keeps candidates close to valid on graphs that
+// fill the chips) or time on chip 0 (close to balanced compute, which is
+// what throughput rewards). Fractions are uniformly random, or equal shares
+// jittered by up to a third of a share.
 void Split(const Problem& problem, std::mt19937_64& rng, Assignment* q) {
   const int n = problem.num_nodes();
   const int chips = problem.num_chips();
   std::uniform_int_distribution<int> kd(1, chips);
   const int k = problem.use_all_chips() ? chips : kd(rng);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::vector<double> cuts(k - 1);
+  const bool by_time = unit(rng) < 0.5;
   const bool balanced = unit(rng) < 0.5;
+  std::vector<double> cuts(k - 1);
   for (int i = 0; i < k - 1; ++i) {
     cuts[i] = balanced ? (i + 1 + (unit(rng) - 0.5) * 0.66) / k : unit(rng);
   }
   std::sort(cuts.begin(), cuts.end());
+  auto measure = [&](int v) {
+    return by_time ? problem.time(v, 0) : problem.resident_bytes(v);
+  };
   double total = 0;
-  for (int v = 0; v < n; ++v) total += problem.resident_bytes(v);
+  for (int v = 0; v < n; ++v) total += measure(v);
   double seen = 0;
   int chip = 0;
   for (int v = 0; v < n; ++v) {
     // The node's midpoint decides its run.
-    const double mid = total > 0
-                           ? (seen + problem.resident_bytes(v) / 2) / total
-                           : (v + 0.5) / n;
+    const double mid =
+        total > 0 ? (seen + measure(v) / 2) / total : (v + 0.5) / n;
     while (chip < k - 1 && mid > cuts[chip]) ++chip;
     (*q)[v] = chip;
-    seen += problem.resident_bytes(v);
+    seen += measure(v);
   }
 }
 

@@ -17,7 +17,8 @@ namespace mcmpart {
 // Each sample is one candidate, drawn in turn from three kinds:
 //  * uniform: every node on a uniformly random chip;
 //  * split: a random contiguous split of the topological order into k runs,
-//    cut at random fractions of the total memory (uniform or near-balanced);
+//    cut at random fractions of the total memory or of the total time
+//    (uniform fractions or near-equal shares);
 //  * nudge: the best placement so far with a few random nodes moved to a
 //    neighbouring chip (only once there is a best).
 // The candidate is repaired (solver/repair.h) with a short limit and scored

@@ -1071,7 +1071,8 @@ CutResult MinCutRelaxation(const Instance& in, absl::Time deadline,
     for (int v = 0; v < n; ++v) r.bound += in.q[v] > 0 ? in.w[v] : 0;
     return r;
   }
-  if (static_cast<int64_t>(n) * k > 20'000'000) return r;
+  // About 250 bytes per chain node; beyond this the bound is not worth it.
+  if (static_cast<int64_t>(n) * k > 1'000'000) return r;
   int64_t total = 0;
   for (int v = 0; v < n; ++v) total += in.w[v];
   const int64_t inf = total + 1;
@@ -1132,14 +1133,15 @@ CutResult MinCutRelaxation(const Instance& in, absl::Time deadline,
 // past the last reader of any earlier node. Pins and colocation restrict
 // where runs start and end. Dynamic programming over (chip, run end) with a
 // heap over run starts: O(C n log n). Returns false when no split exists.
-bool ContiguousSplit(const Instance& in, std::vector<int>* placement,
+bool ContiguousSplit(const Instance& in, absl::Time deadline,
+                     const StopToken* stop, std::vector<int>* placement,
                      int64_t* cost) {
   const Graph& g = *in.graph;
   const int n = in.n;
   const int chips = in.chips;
   if (n == 0) return false;
   // Memory for the argmin table is C * (n + 1) ints; skip absurd sizes.
-  if (static_cast<int64_t>(chips) * (n + 1) > 50'000'000) return false;
+  if (static_cast<int64_t>(chips) * (n + 1) > 10'000'000) return false;
 
   std::vector<int64_t> res_pre(n + 1, 0);
   for (int v = 0; v < n; ++v) res_pre[v + 1] = res_pre[v] + in.res[v];
@@ -1192,6 +1194,11 @@ bool ContiguousSplit(const Instance& in, std::vector<int>* placement,
   int best_k = -1;
   using Entry = std::pair<int64_t, int>;  // key, run start
   for (int c = 0; c < chips; ++c) {
+    // One chip's sweep is O(n log n), microseconds on real graphs: the warm
+    // start then always runs, even with no time left, and only sweeps over
+    // very large graphs give way to the deadline.
+    if (n > 100'000 && absl::Now() >= deadline) return false;
+    if (stop != nullptr && stop->stop_requested()) return false;
     wcost[0] = 0;
     for (int v = 0; v < n; ++v) {
       wcost[v + 1] = wcost[v] + (in.q[v] >= 0 && in.q[v] != c ? in.w[v] : 0);
@@ -1592,7 +1599,8 @@ absl::StatusOr<RepairResult> RepairImpl(const Problem& problem,
   {
     std::vector<int> p;
     int64_t cost = 0;
-    if (ContiguousSplit(in, &p, &cost) && eval.IsValid(p)) {
+    if (ContiguousSplit(in, deadline, options.stop, &p, &cost) &&
+        eval.IsValid(p)) {
       best = std::move(p);
       best_cost = ScaledCost(in, best);
       have = true;

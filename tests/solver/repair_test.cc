@@ -1,7 +1,10 @@
+// Tests of constraint repair (solver/repair.h) and the "random" strategy
+// (solver/random_search.h): exactness against brute force on small random
+// DAGs, the infeasibility messages, limits, cancellation, threads, and the
+// shared ONNX graphs on the hardware presets.
 #include "solver/repair.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -574,9 +577,15 @@ TEST(RepairConcurrency, ThreadsGetTheSameAnswersAsOneThread) {
 // ---------------------------------------------------------------------------
 // Random search.
 
+StrategyOptions Seed(uint64_t seed) {
+  StrategyOptions options;
+  options.seed = seed;
+  return options;
+}
+
 TEST(RandomSearchTest, ImprovesStrictlyAndHonoursTheSampleBudget) {
   Problem problem = HardProblem(150, 6, 11);
-  RandomSearch search(StrategyOptions{.seed = 42});
+  RandomSearch search(Seed(42));
   EXPECT_EQ(search.name(), "random");
   Evaluator eval(problem);
   std::vector<double> seen;
@@ -588,7 +597,7 @@ TEST(RandomSearchTest, ImprovesStrictlyAndHonoursTheSampleBudget) {
   absl::StatusOr<StrategyResult> r =
       search.Run(problem, budget, stop, [&](const Improvement& imp) {
         EXPECT_TRUE(eval.IsValid(imp.placement));
-        EXPECT_GT(imp.samples, last_samples - 1);
+        EXPECT_GT(imp.samples, last_samples);
         last_samples = imp.samples;
         if (!seen.empty()) {
           EXPECT_GT(imp.figures.throughput_per_s, seen.back());
@@ -613,7 +622,7 @@ TEST(RandomSearchTest, DeterministicForASeed) {
   budget.samples = 15;
   budget.time = absl::Seconds(60);
   StopToken stop;
-  RandomSearch a(StrategyOptions{.seed = 7}), b(StrategyOptions{.seed = 7});
+  RandomSearch a(Seed(7)), b(Seed(7));
   absl::StatusOr<StrategyResult> ra = a.Run(problem, budget, stop, nullptr);
   absl::StatusOr<StrategyResult> rb = b.Run(problem, budget, stop, nullptr);
   ASSERT_TRUE(ra.ok()) << ra.status();
@@ -624,7 +633,7 @@ TEST(RandomSearchTest, DeterministicForASeed) {
 
 TEST(RandomSearchTest, StopsWithin100msOfAStopRequest) {
   Problem problem = HardProblem(600, 16, 13);
-  RandomSearch search(StrategyOptions{.seed = 1});
+  RandomSearch search(Seed(1));
   Budget budget;
   budget.time = absl::Seconds(30);
   StopToken stop;
@@ -644,7 +653,7 @@ TEST(RandomSearchTest, StopsWithin100msOfAStopRequest) {
 
 TEST(RandomSearchTest, HonoursTheTimeBudget) {
   Problem problem = HardProblem(300, 8, 14);
-  RandomSearch search(StrategyOptions{.seed = 3});
+  RandomSearch search(Seed(3));
   Budget budget;
   budget.time = absl::Milliseconds(200);
   StopToken stop;
@@ -652,7 +661,7 @@ TEST(RandomSearchTest, HonoursTheTimeBudget) {
   absl::StatusOr<StrategyResult> r = search.Run(problem, budget, stop, nullptr);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->reason, EndReason::kBudget);
-  EXPECT_LT(absl::Now() - start, absl::Milliseconds(300));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
   EXPECT_FALSE(r->best.empty());
   EXPECT_GT(r->samples, 0);
 }

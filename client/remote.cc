@@ -1,0 +1,867 @@
+#include "client/remote.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "client/cli.h"
+#include "client/common.h"
+#include "mcmpart/v1/partitioner.grpc.pb.h"
+#include "solver/graph_io.h"
+#include "solver/placement.h"
+
+namespace mcmpart::cli {
+namespace {
+
+// Exit codes of the remote commands, beyond those in cli.h.
+constexpr int kExitUnavailable = 5;  // server unreachable or shutting down
+constexpr int kExitRefused = 6;      // server busy (queue full) or too large
+constexpr int kExitServerError = 7;  // any other server-side failure
+constexpr int kExitInterrupted = 130;
+
+constexpr char kRemoteHelp[] =
+    "  --server ADDR         mcmpart-server address (default: $MCMPART_SERVER, "
+    "else localhost:50051)\n"
+    "  --tls                 speak TLS (server certificate checked against the "
+    "system roots or --tls-ca)\n"
+    "  --tls-ca FILE         PEM roots to check the server certificate\n"
+    "  --tls-cert FILE       PEM client certificate chain, for mTLS\n"
+    "  --tls-key FILE        PEM client private key, for mTLS\n"
+    "  --timeout D           deadline of the call (default: 30s, or the search "
+    "budget plus 30s)\n";
+
+constexpr char kRemoteExitHelp[] =
+    "Exit codes: 0 success, 2 bad input, 3 no valid placement exists, 4 no\n"
+    "valid placement found in time, 5 server unreachable, 6 refused by a busy\n"
+    "server or too large, 7 other server error, 130 interrupted (Ctrl-C; the\n"
+    "best placement so far is still written).\n";
+
+std::vector<FlagSpec> RemoteFlags() {
+  return {{"server"},  {"tls", false}, {"tls-ca"},
+          {"tls-cert"}, {"tls-key"},   {"timeout"}};
+}
+
+std::vector<FlagSpec> Concat(std::vector<FlagSpec> a,
+                             const std::vector<FlagSpec>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string ServerAddress(const Args& args) {
+  if (std::optional<std::string> s = args.Get("server")) return *s;
+  if (const char* env = std::getenv("MCMPART_SERVER"); env && *env) return env;
+  return kDefaultServer;
+}
+
+struct Connection {
+  std::string address;
+  std::unique_ptr<v1::Partitioner::Stub> stub;
+};
+
+absl::StatusOr<Connection> Connect(const Args& args) {
+  Connection c;
+  c.address = ServerAddress(args);
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  const bool tls = args.Has("tls") || args.Has("tls-ca") ||
+                   args.Has("tls-cert") || args.Has("tls-key");
+  if (tls) {
+    if (args.Has("tls-cert") != args.Has("tls-key")) {
+      return absl::InvalidArgumentError(
+          "--tls-cert and --tls-key go together (mTLS)");
+    }
+    grpc::SslCredentialsOptions options;
+    for (auto [flag, field] :
+         {std::pair<const char*, std::string*>{"tls-ca", &options.pem_root_certs},
+          {"tls-cert", &options.pem_cert_chain},
+          {"tls-key", &options.pem_private_key}}) {
+      if (std::optional<std::string> path = args.Get(flag)) {
+        absl::StatusOr<std::string> pem = ReadFile(*path, 1 << 20);
+        if (!pem.ok()) return pem.status();
+        *field = *std::move(pem);
+      }
+    }
+    creds = grpc::SslCredentials(options);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(256 << 20);
+  channel_args.SetMaxSendMessageSize(256 << 20);
+  c.stub = v1::Partitioner::NewStub(
+      grpc::CreateCustomChannel(c.address, creds, channel_args));
+  return c;
+}
+
+int ExitCodeForGrpc(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return kExitBadInput;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return kExitInfeasible;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return kExitNoSolution;
+    case grpc::StatusCode::UNAVAILABLE:
+      return kExitUnavailable;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return kExitRefused;
+    case grpc::StatusCode::CANCELLED:
+      return kExitInterrupted;
+    default:
+      return kExitServerError;
+  }
+}
+
+// Reports a failed call in words a user can act on.
+int FailRpc(absl::string_view command, const Connection& c,
+            const grpc::Status& s) {
+  std::string message = s.error_message();
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      message = absl::StrCat("cannot reach mcmpart-server at ", c.address, " (",
+                             message,
+                             "); start it with `mcmpart-server` or pass "
+                             "--server ADDR");
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      message = absl::StrCat("the server refused the request: ", message);
+      break;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      message = absl::StrCat("no valid placement exists: ", message);
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      message = absl::StrCat("deadline exceeded: ", message,
+                             " (raise --timeout)");
+      break;
+    default:
+      break;
+  }
+  std::cerr << "mcmpart " << command << ": " << message << "\n";
+  return ExitCodeForGrpc(s.error_code());
+}
+
+void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::microseconds(absl::ToInt64Microseconds(timeout)));
+}
+
+// The problem as the server wants it, from the same flags and files as the
+// local commands (validated locally first, so mistakes are caught before
+// anything is sent).
+absl::StatusOr<v1::ProblemSpec> BuildProblemSpec(const Args& args,
+                                                 const Graph& graph) {
+  v1::ProblemSpec spec;
+  *spec.mutable_graph() = graph.ToProto();
+  if (args.Has("preset")) {
+    spec.set_preset(*args.Get("preset"));
+    absl::StatusOr<int64_t> chips = args.GetInt("chips", 0, 1, 256);
+    if (!chips.ok()) return chips.status();
+    spec.set_chips(static_cast<int>(*chips));
+  } else {
+    absl::StatusOr<v1::Hardware> hw = LoadHardwareFile(*args.Get("hardware"));
+    if (!hw.ok()) return hw.status();
+    *spec.mutable_hardware() = *std::move(hw);
+  }
+  // LoadHardware applied --max-hops, --use-all-chips and --pin on top of the
+  // file's constraints; send the merged result so both sides agree.
+  absl::StatusOr<v1::Hardware> merged = LoadHardware(args);
+  if (!merged.ok()) return merged.status();
+  *spec.mutable_constraints() = merged->constraints();
+  return spec;
+}
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void OnSigint(int) { g_interrupted.store(true); }
+
+// Shows the progress of a streamed search: one self-updating line on a
+// terminal, one line per improvement otherwise. Thread-safe.
+class Progress {
+ public:
+  Progress(bool tty, double budget_s) : tty_(tty), budget_s_(budget_s) {}
+
+  void Update(const v1::PartitionUpdate& u) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (u.placement().assignment().empty()) return;
+    const double t = u.evaluation().throughput_per_s();
+    if (first_ == 0) first_ = t;
+    last_ = u;
+    have_ = true;
+    started_ = absl::Now() - absl::Seconds(u.elapsed_s());
+    if (tty_) {
+      DrawLocked(u.elapsed_s());
+    } else {
+      std::cerr << absl::StrFormat(
+          "[%8s] throughput %.6g /s  quality %.4f  %+.1f%% over first  %lld "
+          "samples%s\n",
+          FormatSeconds(u.elapsed_s()), t, u.evaluation().quality(),
+          100.0 * (t / first_ - 1), static_cast<long long>(u.samples()),
+          u.from_cache() ? "  (cached)" : "");
+    }
+  }
+
+  // Redraws the terminal line with the clock moving on.
+  void Tick() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tty_ && have_) {
+      DrawLocked(absl::ToDoubleSeconds(absl::Now() - started_));
+    }
+  }
+
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tty_ && have_) std::cerr << "\n";
+  }
+
+ private:
+  void DrawLocked(double elapsed) {
+    const double t = last_.evaluation().throughput_per_s();
+    const double rate =
+        last_.elapsed_s() > 0 ? last_.samples() / last_.elapsed_s() : 0;
+    std::cerr << absl::StrFormat(
+        "\r\033[Kbest %.6g /s  quality %.4f  %+.1f%% over first  %.0f "
+        "samples/s  %.1fs / %.0fs",
+        t, last_.evaluation().quality(), 100.0 * (t / first_ - 1), rate,
+        elapsed, budget_s_);
+    std::cerr.flush();
+  }
+
+  std::mutex mu_;
+  const bool tty_;
+  const double budget_s_;
+  double first_ = 0;
+  bool have_ = false;
+  v1::PartitionUpdate last_;
+  absl::Time started_ = absl::Now();
+};
+
+struct StreamOutcome {
+  grpc::Status status;
+  std::optional<v1::PartitionUpdate> best;  // last update with a placement
+  std::optional<v1::PartitionUpdate> final_update;
+  bool interrupted = false;
+};
+
+// Reads a stream of updates until it ends, drawing progress. Ctrl-C cancels
+// the call (the server stops the work for Partition; a watch just detaches).
+template <typename Reader>
+StreamOutcome ReadStream(grpc::ClientContext& ctx, Reader& reader,
+                         Progress& progress) {
+  StreamOutcome out;
+  std::atomic<bool> done{false};
+  g_interrupted.store(false);
+  auto previous = std::signal(SIGINT, OnSigint);
+  std::thread ticker([&] {
+    bool cancelled = false;
+    while (!done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!cancelled && g_interrupted.load()) {
+        ctx.TryCancel();
+        cancelled = true;
+      }
+      static int ticks = 0;
+      if (++ticks % 4 == 0) progress.Tick();
+    }
+  });
+  v1::PartitionUpdate u;
+  while (reader.Read(&u)) {
+    if (!u.placement().assignment().empty()) {
+      progress.Update(u);
+      out.best = u;
+    }
+    if (u.final()) out.final_update = u;
+  }
+  done.store(true);
+  ticker.join();
+  std::signal(SIGINT, previous);
+  progress.Done();
+  out.status = reader.Finish();
+  out.interrupted = g_interrupted.load();
+  return out;
+}
+
+// The placement file: the best placement with its evaluation and how the
+// search went.
+v1::SearchReport MakeReport(const v1::PartitionUpdate& best,
+                            const std::optional<v1::PartitionUpdate>& final,
+                            uint64_t seed, absl::string_view end_reason) {
+  v1::SearchReport r;
+  *r.mutable_assignment() = best.placement().assignment();
+  *r.mutable_evaluation() = best.evaluation();
+  r.set_strategy(best.strategy());
+  r.set_seed(seed);
+  const v1::PartitionUpdate& last = final ? *final : best;
+  r.set_samples(last.samples());
+  r.set_elapsed_s(last.elapsed_s());
+  r.set_end_reason(std::string(end_reason));
+  return r;
+}
+
+// The headline figures of an evaluation, for when the graph is not at hand.
+void PrintBrief(const v1::Evaluation& e, std::ostream& out) {
+  out << absl::StrFormat(
+      "%s placement: throughput %.6g /s, quality %.4f of the upper bound "
+      "%.6g /s, bottleneck %s (%s), latency %s, %d chips used\n",
+      e.valid() ? "VALID" : "INVALID", e.throughput_per_s(), e.quality(),
+      e.upper_bound_per_s(), e.bottleneck(), FormatSeconds(e.bottleneck_s()),
+      FormatSeconds(e.latency_s()), e.chips_used());
+}
+
+struct SearchFlags {
+  v1::PartitionRequest request;
+  absl::Duration budget;
+};
+
+std::vector<FlagSpec> SearchFlagSpecs() {
+  return {{"strategy"}, {"time-budget"},        {"samples"},
+          {"seed"},     {"policy"},             {"no-fine-tune", false},
+          {"json", false}, {"out", true, false, "o"}};
+}
+
+constexpr char kSearchHelp[] =
+    "  --strategy NAME       rl (the learned policy), anneal, random or "
+    "constructive\n"
+    "                        (default: the server's, rl when it has "
+    "policies)\n"
+    "  --time-budget D       search time (default 30s)\n"
+    "  --samples N           stop after N candidates (default: no limit)\n"
+    "  --seed N              random seed (default 0)\n"
+    "  --policy NAME         pre-trained policy for rl (default: the server's)\n"
+    "  --no-fine-tune        rl: use the pre-trained policy as it is\n"
+    "  --out FILE            write the best placement file "
+    "(mcmpart.v1.SearchReport)\n"
+    "  --json                print the best placement file\n";
+
+absl::StatusOr<SearchFlags> ParseSearchFlags(const Args& args,
+                                             const Graph& graph) {
+  SearchFlags f;
+  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(args, graph);
+  if (!spec.ok()) return spec.status();
+  v1::PartitionRequest& r = f.request;
+  *r.mutable_problem() = *std::move(spec);
+  r.set_strategy(args.Get("strategy").value_or(""));
+  absl::StatusOr<absl::Duration> budget =
+      args.GetDuration("time-budget", absl::Seconds(30));
+  if (!budget.ok()) return budget.status();
+  f.budget = *budget;
+  r.mutable_budget()->set_time_s(absl::ToDoubleSeconds(*budget));
+  absl::StatusOr<int64_t> samples =
+      args.GetInt("samples", 0, 1, int64_t{1} << 40);
+  if (!samples.ok()) return samples.status();
+  r.mutable_budget()->set_samples(*samples);
+  absl::StatusOr<int64_t> seed =
+      args.GetInt("seed", 0, 0, std::numeric_limits<int64_t>::max());
+  if (!seed.ok()) return seed.status();
+  r.set_seed(static_cast<uint64_t>(*seed));
+  r.set_policy(args.Get("policy").value_or(""));
+  if (args.Has("no-fine-tune")) r.set_fine_tune(false);
+  return f;
+}
+
+// Prints the outcome of a streamed search and writes the placement file.
+// `problem` may be null (watching a job whose graph is not at hand).
+int FinishStream(absl::string_view command, const Connection& c,
+                 const Args& args, const StreamOutcome& out,
+                 const Problem* problem, uint64_t seed, bool detach_on_ctrl_c) {
+  if (out.interrupted && detach_on_ctrl_c) {
+    std::cerr << "mcmpart " << command << ": detached; the job goes on\n";
+  }
+  const bool ended_ok = out.status.ok();
+  if (!ended_ok && !out.interrupted && !out.best) {
+    return FailRpc(command, c, out.status);
+  }
+  if (!out.best) {
+    if (out.interrupted) {
+      std::cerr << "mcmpart " << command
+                << ": interrupted before any valid placement was found\n";
+      return kExitInterrupted;
+    }
+    std::cerr << "mcmpart " << command
+              << ": no valid placement found within the budget ("
+              << (out.final_update ? out.final_update->end_reason() : "")
+              << "); try a larger --time-budget\n";
+    return kExitNoSolution;
+  }
+  std::string end_reason =
+      out.final_update ? out.final_update->end_reason()
+      : out.interrupted ? (detach_on_ctrl_c ? "detached" : "cancelled")
+                        : grpc::StatusCode::DEADLINE_EXCEEDED ==
+                                  out.status.error_code()
+                            ? "deadline"
+                            : "error";
+  v1::SearchReport report = MakeReport(*out.best, out.final_update, seed,
+                                       end_reason);
+  if (std::optional<std::string> path = args.Get("out")) {
+    if (absl::Status s = WriteFile(*path, ToJson(report) + "\n"); !s.ok()) {
+      return Fail(command, s);
+    }
+  }
+  if (args.Has("json")) {
+    std::cout << ToJson(report) << "\n";
+  } else {
+    std::cout << absl::StrFormat(
+        "%s: %lld samples in %s, ended by %s%s\n\n", report.strategy(),
+        static_cast<long long>(report.samples()),
+        FormatSeconds(report.elapsed_s()), report.end_reason(),
+        out.best->from_cache() ? " (from the server's cache)" : "");
+    absl::StatusOr<Assignment> p =
+        problem ? AssignmentFromProto(*problem, out.best->placement())
+                : absl::StatusOr<Assignment>(absl::NotFoundError(""));
+    if (p.ok()) {
+      PrintEvaluation(*problem, *p, report.evaluation(), std::cout);
+    } else {
+      PrintBrief(report.evaluation(), std::cout);
+    }
+    if (std::optional<std::string> path = args.Get("out")) {
+      std::cout << "\nplacement written to " << *path << "\n";
+    }
+  }
+  if (out.interrupted) return kExitInterrupted;
+  if (!ended_ok) return FailRpc(command, c, out.status);
+  return kExitOk;
+}
+
+absl::Duration CallTimeout(const Args& args, absl::Duration budget) {
+  absl::StatusOr<absl::Duration> t =
+      args.GetDuration("timeout", budget + absl::Seconds(30));
+  return t.ok() ? *t : budget + absl::Seconds(30);
+}
+
+}  // namespace
+
+int RunPartition(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart partition GRAPH (--preset NAME [--chips N] | --hardware "
+      "FILE) [--server ADDR] [--strategy rl|anneal|random] [--time-budget 30s] "
+      "[--samples N] [--seed N] [--pin NODE=CHIP ...] [--out FILE] [--json]\n\n"
+      "Asks mcmpart-server for the best placement it can find within the "
+      "budget,\nshowing progress as improvements stream in. Ctrl-C stops the "
+      "search on the\nserver and still writes the best placement so far.\n",
+      kGraphHelp, kHardwareHelp, kSearchHelp, kRemoteHelp, "\n",
+      kRemoteExitHelp);
+  absl::StatusOr<Args> args = Args::Parse(
+      argv, Concat(Concat(ProblemFlags(), SearchFlagSpecs()), RemoteFlags()));
+  if (!args.ok()) return Usage("partition", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
+  if (args->positional().size() != 1) {
+    return Usage("partition", "expected exactly one GRAPH", help);
+  }
+  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
+  if (!loaded.ok()) return Fail("partition", loaded.status());
+  absl::StatusOr<SearchFlags> flags = ParseSearchFlags(*args, *loaded->graph);
+  if (!flags.ok()) return Fail("partition", flags.status());
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail("partition", c.status());
+
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeout(*args, flags->budget));
+  auto reader = c->stub->Partition(&ctx, flags->request);
+  Progress progress(isatty(STDERR_FILENO) == 1,
+                    absl::ToDoubleSeconds(flags->budget));
+  StreamOutcome out = ReadStream(ctx, *reader, progress);
+  return FinishStream("partition", *c, *args, out, loaded->problem.get(),
+                      flags->request.seed(), /*detach_on_ctrl_c=*/false);
+}
+
+namespace {
+
+std::string StateName(v1::Job::State s) {
+  std::string name = v1::Job::State_Name(s);
+  for (char& ch : name) ch = static_cast<char>(std::tolower(ch));
+  return name;
+}
+
+void PrintJob(const v1::Job& job, std::ostream& out) {
+  out << absl::StrFormat("job %s: %s", job.id(), StateName(job.state()));
+  if (!job.end_reason().empty()) out << " (" << job.end_reason() << ")";
+  out << absl::StrFormat("\n  %s on %s, %d nodes, strategy %s\n",
+                         job.graph_name(), job.hardware_name(), job.num_nodes(),
+                         job.strategy());
+  if (job.has_best() && job.best().has_evaluation()) {
+    out << "  best: ";
+    PrintBrief(job.best().evaluation(), out);
+    out << absl::StrFormat("  %lld samples in %s\n",
+                           static_cast<long long>(job.best().samples()),
+                           FormatSeconds(job.best().elapsed_s()));
+  }
+  if (!job.error_message().empty()) {
+    out << "  error: " << job.error_message() << "\n";
+  }
+}
+
+int RunJobsSubmit(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart jobs submit GRAPH (--preset NAME [--chips N] | "
+      "--hardware FILE) [search flags] [--watch]\n\n"
+      "Starts a search as a job on the server and prints its id at once.\n",
+      kGraphHelp, kHardwareHelp, kSearchHelp,
+      "  --watch               then watch it (as `mcmpart jobs watch ID`)\n",
+      kRemoteHelp, "\n", kRemoteExitHelp);
+  std::vector<FlagSpec> specs =
+      Concat(Concat(ProblemFlags(), SearchFlagSpecs()), RemoteFlags());
+  specs.push_back({"watch", false});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage("jobs submit", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
+  if (args->positional().size() != 1) {
+    return Usage("jobs submit", "expected exactly one GRAPH", help);
+  }
+  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
+  if (!loaded.ok()) return Fail("jobs submit", loaded.status());
+  absl::StatusOr<SearchFlags> flags = ParseSearchFlags(*args, *loaded->graph);
+  if (!flags.ok()) return Fail("jobs submit", flags.status());
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail("jobs submit", c.status());
+  v1::SubmitJobRequest request;
+  *request.mutable_request() = flags->request;
+  v1::Job job;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+    grpc::Status s = c->stub->SubmitJob(&ctx, request, &job);
+    if (!s.ok()) return FailRpc("jobs submit", *c, s);
+  }
+  std::cout << job.id() << "\n";
+  if (!args->Has("watch")) return kExitOk;
+  std::cout.flush();
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeout(*args, flags->budget));
+  v1::WatchJobRequest watch;
+  watch.set_id(job.id());
+  auto reader = c->stub->WatchJob(&ctx, watch);
+  Progress progress(isatty(STDERR_FILENO) == 1,
+                    absl::ToDoubleSeconds(flags->budget));
+  StreamOutcome out = ReadStream(ctx, *reader, progress);
+  return FinishStream("jobs submit", *c, *args, out, loaded->problem.get(),
+                      flags->request.seed(), /*detach_on_ctrl_c=*/true);
+}
+
+int RunJobsWatch(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart jobs watch ID [--out FILE] [--json]\n\n"
+      "Streams a job's best placement and each improvement until it ends.\n"
+      "Ctrl-C detaches; the job goes on (watch again to re-attach).\n"
+      "  --out FILE            write the best placement file\n"
+      "  --json                print the best placement file\n",
+      kRemoteHelp, "\n", kRemoteExitHelp);
+  std::vector<FlagSpec> specs = RemoteFlags();
+  specs.push_back({"out", true, false, "o"});
+  specs.push_back({"json", false});
+  specs.push_back({"help", false, false, "h"});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage("jobs watch", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
+  if (args->positional().size() != 1) {
+    return Usage("jobs watch", "expected exactly one job ID", help);
+  }
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail("jobs watch", c.status());
+  grpc::ClientContext ctx;
+  if (args->Has("timeout")) SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+  v1::WatchJobRequest watch;
+  watch.set_id(args->positional()[0]);
+  auto reader = c->stub->WatchJob(&ctx, watch);
+  Progress progress(isatty(STDERR_FILENO) == 1, 0);
+  StreamOutcome out = ReadStream(ctx, *reader, progress);
+  return FinishStream("jobs watch", *c, *args, out, nullptr, 0,
+                      /*detach_on_ctrl_c=*/true);
+}
+
+// get, cancel: one id in, one job out.
+int RunJobsUnary(absl::string_view verb, const std::vector<std::string>& argv) {
+  const std::string command = absl::StrCat("jobs ", verb);
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart jobs ", verb, " ID [--json]\n\n",
+      verb == "get" ? "Shows a job's state and best placement.\n"
+                    : "Stops a job; it ends with its best placement.\n",
+      "  --json                print the job (mcmpart.v1.Job)\n", kRemoteHelp,
+      "\n", kRemoteExitHelp);
+  std::vector<FlagSpec> specs = RemoteFlags();
+  specs.push_back({"json", false});
+  specs.push_back({"help", false, false, "h"});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage(command, args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
+  if (args->positional().size() != 1) {
+    return Usage(command, "expected exactly one job ID", help);
+  }
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail(command, c.status());
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+  v1::Job job;
+  grpc::Status s;
+  if (verb == "get") {
+    v1::GetJobRequest r;
+    r.set_id(args->positional()[0]);
+    s = c->stub->GetJob(&ctx, r, &job);
+  } else {
+    v1::CancelJobRequest r;
+    r.set_id(args->positional()[0]);
+    s = c->stub->CancelJob(&ctx, r, &job);
+  }
+  if (!s.ok()) return FailRpc(command, *c, s);
+  if (args->Has("json")) {
+    std::cout << ToJson(job) << "\n";
+  } else {
+    PrintJob(job, std::cout);
+  }
+  return kExitOk;
+}
+
+int RunJobsList(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart jobs list [--state STATE ...] [--limit N] [--json]\n\n"
+      "Lists the server's jobs, newest first.\n"
+      "  --state STATE         queued, running, succeeded, failed, cancelled "
+      "(repeatable)\n"
+      "  --limit N             at most N jobs (default 100)\n"
+      "  --json                print mcmpart.v1.ListJobsResponse\n",
+      kRemoteHelp, "\n", kRemoteExitHelp);
+  std::vector<FlagSpec> specs = RemoteFlags();
+  specs.push_back({"state", true, true});
+  specs.push_back({"limit"});
+  specs.push_back({"json", false});
+  specs.push_back({"help", false, false, "h"});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage("jobs list", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
+  v1::ListJobsRequest request;
+  for (const std::string& state : args->GetAll("state")) {
+    v1::Job::State s;
+    std::string upper = state;
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(ch));
+    if (!v1::Job::State_Parse(upper, &s) || s == v1::Job::STATE_UNSPECIFIED) {
+      return Fail("jobs list",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "--state is '", state,
+                      "'; use queued, running, succeeded, failed or cancelled")));
+    }
+    request.add_states(s);
+  }
+  absl::StatusOr<int64_t> limit = args->GetInt("limit", 100, 1, 100000);
+  if (!limit.ok()) return Fail("jobs list", limit.status());
+  request.set_limit(static_cast<int>(*limit));
+  request.set_omit_placements(true);
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail("jobs list", c.status());
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+  v1::ListJobsResponse response;
+  grpc::Status s = c->stub->ListJobs(&ctx, request, &response);
+  if (!s.ok()) return FailRpc("jobs list", *c, s);
+  if (args->Has("json")) {
+    std::cout << ToJson(response) << "\n";
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat("%-20s %-10s %-9s %-20s %-12s %7s %12s %8s\n",
+                               "ID", "STATE", "STRATEGY", "GRAPH", "HARDWARE",
+                               "NODES", "BEST/S", "QUALITY");
+  for (const v1::Job& job : response.jobs()) {
+    const bool has = job.best().has_evaluation();
+    std::cout << absl::StrFormat(
+        "%-20s %-10s %-9s %-20s %-12s %7d %12s %8s\n", job.id(),
+        StateName(job.state()), job.strategy(), job.graph_name(),
+        job.hardware_name(), job.num_nodes(),
+        has ? absl::StrFormat("%.6g", job.best().evaluation().throughput_per_s())
+            : "-",
+        has ? absl::StrFormat("%.4f", job.best().evaluation().quality()) : "-");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunJobs(const std::vector<std::string>& argv) {
+  const std::string help =
+      "Usage: mcmpart jobs submit|watch|get|list|cancel ...\n\n"
+      "Long-running searches on mcmpart-server that outlive the call:\n"
+      "  submit    start a job, print its id (--watch to follow it)\n"
+      "  watch     stream a job's best placement and improvements; re-attach "
+      "at will\n"
+      "  get       a job's state and best placement\n"
+      "  list      the server's jobs, newest first\n"
+      "  cancel    stop a job; it keeps its best placement\n"
+      "(mcmpart jobs VERB --help for details)\n";
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
+    std::cout << help;
+    return argv.empty() ? kExitBadInput : kExitOk;
+  }
+  std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  if (argv[0] == "submit") return RunJobsSubmit(rest);
+  if (argv[0] == "watch") return RunJobsWatch(rest);
+  if (argv[0] == "get") return RunJobsUnary("get", rest);
+  if (argv[0] == "cancel") return RunJobsUnary("cancel", rest);
+  if (argv[0] == "list") return RunJobsList(rest);
+  return Usage("jobs", absl::StrCat("unknown verb '", argv[0], "'"), help);
+}
+
+int RunPolicies(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart policies [--json]\n\n"
+      "Lists the pre-trained policies the server keeps warm, and its "
+      "strategies.\n",
+      kRemoteHelp, "\n", kRemoteExitHelp);
+  std::vector<FlagSpec> specs = RemoteFlags();
+  specs.push_back({"json", false});
+  specs.push_back({"help", false, false, "h"});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage("policies", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail("policies", c.status());
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+  v1::ListPoliciesResponse response;
+  grpc::Status s = c->stub->ListPolicies(&ctx, {}, &response);
+  if (!s.ok()) return FailRpc("policies", *c, s);
+  if (args->Has("json")) {
+    std::cout << ToJson(response) << "\n";
+    return kExitOk;
+  }
+  std::cout << "policies:\n";
+  for (const v1::PolicyInfo& p : response.policies()) {
+    std::cout << absl::StrFormat("  %-16s %s%s\n", p.name(),
+                                 p.is_default() ? "(default) " : "",
+                                 p.description());
+  }
+  if (response.policies().empty()) std::cout << "  (none loaded)\n";
+  std::cout << "strategies:";
+  for (int i = 0; i < response.strategies_size(); ++i) {
+    std::cout << " " << response.strategies(i) << (i == 0 ? " (default)" : "");
+  }
+  std::cout << "\n";
+  return kExitOk;
+}
+
+int RunRemoteEvaluate(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart evaluate GRAPH PLACEMENT.json (--preset ... | "
+      "--hardware ...) --server ADDR [--json]\n\n"
+      "Scores a placement on the server.\n",
+      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp);
+  std::vector<FlagSpec> specs = Concat(ProblemFlags(), RemoteFlags());
+  specs.push_back({"json", false});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage("evaluate", args.status().message(), help);
+  if (args->positional().size() != 2) {
+    return Usage("evaluate", "expected GRAPH and PLACEMENT", help);
+  }
+  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
+  if (!loaded.ok()) return Fail("evaluate", loaded.status());
+  absl::StatusOr<v1::Placement> placement =
+      LoadPlacementFile(args->positional()[1]);
+  if (!placement.ok()) return Fail("evaluate", placement.status());
+  absl::StatusOr<Assignment> p = AssignmentFromProto(*loaded->problem, *placement);
+  if (!p.ok()) return Fail("evaluate", p.status());
+  v1::EvaluateRequest request;
+  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(*args, *loaded->graph);
+  if (!spec.ok()) return Fail("evaluate", spec.status());
+  *request.mutable_problem() = *std::move(spec);
+  *request.mutable_placement() = *placement;
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail("evaluate", c.status());
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+  v1::Evaluation e;
+  grpc::Status s = c->stub->Evaluate(&ctx, request, &e);
+  if (!s.ok()) return FailRpc("evaluate", *c, s);
+  if (args->Has("json")) {
+    std::cout << ToJson(e) << "\n";
+  } else {
+    PrintEvaluation(*loaded->problem, *p, e, std::cout);
+  }
+  return e.valid() ? kExitOk : kExitInvalid;
+}
+
+int RunRemoteRepair(const std::vector<std::string>& argv) {
+  const std::string help = absl::StrCat(
+      "Usage: mcmpart repair GRAPH CANDIDATE.json (--preset ... | --hardware "
+      "...) --server ADDR [--time-limit 2s] [--out FILE] [--json]\n\n"
+      "Repairs a candidate placement on the server.\n",
+      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp);
+  std::vector<FlagSpec> specs = Concat(ProblemFlags(), RemoteFlags());
+  specs.push_back({"json", false});
+  specs.push_back({"time-limit"});
+  specs.push_back({"out", true, false, "o"});
+  absl::StatusOr<Args> args = Args::Parse(argv, specs);
+  if (!args.ok()) return Usage("repair", args.status().message(), help);
+  if (args->positional().size() != 2) {
+    return Usage("repair", "expected GRAPH and CANDIDATE", help);
+  }
+  absl::StatusOr<absl::Duration> limit =
+      args->GetDuration("time-limit", absl::Seconds(2));
+  if (!limit.ok()) return Fail("repair", limit.status());
+  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
+  if (!loaded.ok()) return Fail("repair", loaded.status());
+  absl::StatusOr<v1::Placement> candidate =
+      LoadPlacementFile(args->positional()[1]);
+  if (!candidate.ok()) return Fail("repair", candidate.status());
+  absl::StatusOr<Assignment> q =
+      AssignmentFromProto(*loaded->problem, *candidate, /*allow_missing=*/true);
+  if (!q.ok()) return Fail("repair", q.status());
+  v1::RepairRequest request;
+  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(*args, *loaded->graph);
+  if (!spec.ok()) return Fail("repair", spec.status());
+  *request.mutable_problem() = *std::move(spec);
+  *request.mutable_candidate() = *candidate;
+  request.set_time_limit_s(absl::ToDoubleSeconds(*limit));
+  absl::StatusOr<Connection> c = Connect(*args);
+  if (!c.ok()) return Fail("repair", c.status());
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeout(*args, *limit));
+  v1::RepairReport report;
+  grpc::Status s = c->stub->Repair(&ctx, request, &report);
+  if (!s.ok()) return FailRpc("repair", *c, s);
+  if (std::optional<std::string> out = args->Get("out")) {
+    if (absl::Status st = WriteFile(*out, ToJson(report) + "\n"); !st.ok()) {
+      return Fail("repair", st);
+    }
+  }
+  if (args->Has("json")) {
+    std::cout << ToJson(report) << "\n";
+    return kExitOk;
+  }
+  v1::Placement repaired;
+  *repaired.mutable_assignment() = report.assignment();
+  absl::StatusOr<Assignment> p = AssignmentFromProto(*loaded->problem, repaired);
+  if (!p.ok()) return Fail("repair", p.status());
+  PrintRepair(*loaded->problem, *q, *p, report, std::cout);
+  return kExitOk;
+}
+
+}  // namespace mcmpart::cli

@@ -1,0 +1,82 @@
+#include "policy/finetune.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "solver/evaluator.h"
+
+namespace mcmpart::policy {
+
+absl::StatusOr<StrategyResult> FineTune(
+    const Policy& base, const Problem& problem, const Budget& budget,
+    const StopToken& stop, const ImprovementCallback& on_improvement,
+    const FineTuneOptions& options) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + budget.time;
+  StrategyResult result;
+  if (stop.stop_requested()) {
+    result.reason = EndReason::kCancelled;
+    return result;
+  }
+
+  absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =
+      PpoTrainer::Create(base.Clone(), options.ppo);
+  if (!trainer.ok()) return trainer.status();
+
+  Evaluator eval(problem);
+  while (true) {
+    const absl::Time now = absl::Now();
+    if (stop.stop_requested()) {
+      result.reason = EndReason::kCancelled;
+      break;
+    }
+    if (now >= deadline ||
+        (budget.samples > 0 && result.samples >= budget.samples)) {
+      result.reason = EndReason::kBudget;
+      break;
+    }
+    // Keep each repair inside the remaining time.
+    (*trainer)->set_repair_time_limit(std::clamp(
+        deadline - now, absl::Milliseconds(1), options.ppo.repair_time_limit));
+    absl::StatusOr<PpoStepStats> st = (*trainer)->Step(problem, &stop);
+    if (!st.ok()) return st.status();
+    result.samples += st->candidates;
+    if (!st->best.empty() && st->best_throughput > result.throughput_per_s) {
+      result.best = st->best;
+      const Figures& f = eval.Score(result.best);
+      result.throughput_per_s = f.throughput_per_s;
+      result.quality = f.quality;
+      if (on_improvement) {
+        on_improvement(
+            Improvement{result.best, f, result.samples, absl::Now() - start});
+      }
+    }
+    if (st->cancelled) {
+      result.reason =
+          stop.stop_requested() ? EndReason::kCancelled : EndReason::kBudget;
+      break;
+    }
+  }
+  result.elapsed = absl::Now() - start;
+  return result;
+}
+
+absl::StatusOr<StrategyResult> RlStrategy::Run(
+    const Problem& problem, const Budget& budget, const StopToken& stop,
+    const ImprovementCallback& on_improvement) {
+  return FineTune(*policy_, problem, budget, stop, on_improvement, options_);
+}
+
+absl::StatusOr<std::unique_ptr<Strategy>> MakeRlStrategy(
+    std::shared_ptr<const Policy> policy, const StrategyOptions& options) {
+  if (policy == nullptr) {
+    return absl::InvalidArgumentError("the rl strategy needs a policy");
+  }
+  FineTuneOptions ft;
+  ft.ppo.seed = options.seed;
+  return std::unique_ptr<Strategy>(
+      std::make_unique<RlStrategy>(std::move(policy), ft));
+}
+
+}  // namespace mcmpart::policy

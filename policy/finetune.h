@@ -1,0 +1,69 @@
+// Fine-tuning: from a loaded (shared, read-only) policy, train a private
+// copy on one problem with PPO + repair for a time or sample budget,
+// streaming every new best valid placement. This is what the "rl" strategy
+// runs for a request.
+#ifndef MCMPART_POLICY_FINETUNE_H_
+#define MCMPART_POLICY_FINETUNE_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "policy/policy.h"
+#include "policy/ppo.h"
+#include "solver/problem.h"
+#include "solver/strategy.h"
+
+namespace mcmpart::policy {
+
+struct FineTuneOptions {
+  // Smaller batches and shorter repairs than pre-training: a request's
+  // budget is seconds, and each PPO step should leave room for several.
+  FineTuneOptions() {
+    ppo.batch = 8;
+    ppo.repair_time_limit = absl::Milliseconds(250);
+  }
+  PpoOptions ppo;  // ppo.seed makes a run deterministic (with a sample budget)
+};
+
+// Fine-tunes a private Clone of `base` on `problem` until `budget` is used or
+// `stop` is set; `base` is only read, so any number of FineTune calls may
+// share one policy on different threads. Calls `on_improvement` (may be
+// empty) on the calling thread with each valid placement strictly better in
+// throughput than every earlier one; samples = candidates repaired so far.
+// Cancellation: `stop` is polled between phases, inside repairs and between
+// PPO epochs; on the shared graphs the call returns within 100 ms of it.
+// Errors: FAILED_PRECONDITION when the problem has no valid placement (the
+// solver's explanation); INVALID_ARGUMENT when it has more chips than the
+// policy serves or the options are out of range; INTERNAL for Torch errors.
+absl::StatusOr<StrategyResult> FineTune(
+    const Policy& base, const Problem& problem, const Budget& budget,
+    const StopToken& stop, const ImprovementCallback& on_improvement,
+    const FineTuneOptions& options = {});
+
+// Strategy "rl": FineTune from a shared policy. A strategy object runs one
+// search at a time (per the Strategy contract); the policy may be shared by
+// many strategy objects.
+class RlStrategy : public Strategy {
+ public:
+  RlStrategy(std::shared_ptr<const Policy> policy, FineTuneOptions options)
+      : policy_(std::move(policy)), options_(options) {}
+
+  absl::string_view name() const override { return "rl"; }
+
+  absl::StatusOr<StrategyResult> Run(
+      const Problem& problem, const Budget& budget, const StopToken& stop,
+      const ImprovementCallback& on_improvement) override;
+
+ private:
+  std::shared_ptr<const Policy> policy_;
+  FineTuneOptions options_;
+};
+
+// The "rl" strategy with `policy` and seed; INVALID_ARGUMENT when `policy`
+// is null.
+absl::StatusOr<std::unique_ptr<Strategy>> MakeRlStrategy(
+    std::shared_ptr<const Policy> policy, const StrategyOptions& options);
+
+}  // namespace mcmpart::policy
+
+#endif  // MCMPART_POLICY_FINETUNE_H_

@@ -1,0 +1,356 @@
+#include "policy/ppo.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "policy/policy_impl.h"
+#include "solver/repair.h"
+
+namespace mcmpart::policy {
+namespace {
+
+// Stand-in used only while solver/repair.cc answers UNIMPLEMENTED (it was
+// written in parallel with this module): clamp every node between its
+// predecessors' chips and max_hops, then close the gaps between used chips.
+// Memory is not repaired, so the result may be invalid; the caller checks.
+Assignment ProjectMonotone(const Problem& problem, const Assignment& q) {
+  const Graph& g = problem.graph();
+  const int n = g.num_nodes();
+  const int c = problem.num_chips();
+  Assignment p(n);
+  for (int v = 0; v < n; ++v) {
+    int chip = problem.pin(v) >= 0 ? problem.pin(v)
+                                   : std::clamp(q[v] < 0 ? 0 : q[v], 0, c - 1);
+    int lo = 0, hi = c - 1;
+    for (int u : g.predecessors(v)) {
+      lo = std::max(lo, p[u]);
+      hi = std::min(hi, p[u] + problem.max_hops());
+    }
+    p[v] = std::clamp(chip, lo, std::max(lo, hi));
+  }
+  std::vector<int> used(c, 0), rank(c, 0);
+  for (int v = 0; v < n; ++v) used[p[v]] = 1;
+  for (int k = 0, r = 0; k < c; ++k) rank[k] = used[k] ? r++ : r;
+  for (int v = 0; v < n; ++v) p[v] = rank[p[v]];
+  return p;
+}
+
+// Per-thread scratch for scoring repaired candidates.
+struct Scored {
+  absl::Status status;
+  Assignment placement;
+  double quality = 0;
+  double throughput = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
+                                           const Assignment& candidate,
+                                           absl::Duration time_limit,
+                                           const StopToken* stop) {
+  RepairOptions opts;
+  opts.time_limit = time_limit;
+  opts.stop = stop;
+  absl::StatusOr<RepairResult> r = Repair(problem, candidate, {}, opts);
+  if (r.ok()) return std::move(r->placement);
+  if (absl::IsUnimplemented(r.status())) {
+    Assignment p = ProjectMonotone(problem, candidate);
+    Evaluator eval(problem);
+    if (eval.IsValid(p)) return p;
+    return absl::DeadlineExceededError("projection gave no valid placement");
+  }
+  return r.status();
+}
+
+absl::Status ValidatePpoOptions(const PpoOptions& o) {
+  auto bad = [](const char* name, double v) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PPO option ", name, " is out of range: ", v));
+  };
+  if (o.batch < 2 || o.batch > 4096) return bad("batch", o.batch);
+  if (o.epochs < 1 || o.epochs > 100) return bad("epochs", o.epochs);
+  if (!(o.clip > 0 && o.clip < 1)) return bad("clip", o.clip);
+  if (!(o.entropy_coef >= 0 && o.entropy_coef < 10)) {
+    return bad("entropy_coef", o.entropy_coef);
+  }
+  if (!(o.learning_rate > 0 && o.learning_rate < 1)) {
+    return bad("learning_rate", o.learning_rate);
+  }
+  if (!(o.max_grad_norm > 0 && std::isfinite(o.max_grad_norm))) {
+    return bad("max_grad_norm", o.max_grad_norm);
+  }
+  if (!std::isfinite(o.failed_repair_reward)) {
+    return bad("failed_repair_reward", o.failed_repair_reward);
+  }
+  if (o.repair_threads < 1 || o.repair_threads > 256) {
+    return bad("repair_threads", o.repair_threads);
+  }
+  if (o.repair_time_limit <= absl::ZeroDuration()) {
+    return bad("repair_time_limit", absl::ToDoubleSeconds(o.repair_time_limit));
+  }
+  return absl::OkStatus();
+}
+
+struct PpoTrainer::Impl {
+  std::unique_ptr<torch::optim::Adam> optimizer;
+  std::mt19937_64 rng;
+  // Features of the last problem seen: fine-tuning steps on one problem
+  // many times.
+  const Problem* cached_problem = nullptr;
+  GraphTensors cached;
+};
+
+PpoTrainer::~PpoTrainer() = default;
+
+absl::StatusOr<std::unique_ptr<PpoTrainer>> PpoTrainer::Create(
+    std::unique_ptr<Policy> policy, const PpoOptions& options) {
+  if (policy == nullptr) return absl::InvalidArgumentError("no policy");
+  if (absl::Status s = ValidatePpoOptions(options); !s.ok()) return s;
+  auto t = std::unique_ptr<PpoTrainer>(new PpoTrainer());
+  t->policy_ = std::move(policy);
+  t->options_ = options;
+  t->impl_ = std::make_unique<Impl>();
+  t->impl_->rng.seed(options.seed);
+  absl::Status s = GuardTorch("optimizer", [&] {
+    t->policy_->impl().net->train();
+    t->impl_->optimizer = std::make_unique<torch::optim::Adam>(
+        t->policy_->impl().net->parameters(),
+        torch::optim::AdamOptions(options.learning_rate));
+  });
+  if (!s.ok()) return s;
+  return t;
+}
+
+absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
+                                              const StopToken* stop) {
+  PpoStepStats stats;
+  auto stopped = [stop] { return stop != nullptr && stop->stop_requested(); };
+  Policy::Impl& pi = policy_->impl();
+  PolicyNet& net = pi.net;
+  const int n = problem.num_nodes();
+  const int c = problem.num_chips();
+  const int m = pi.metadata.config.max_chips;
+  const int k = options_.batch;
+
+  if (impl_->cached_problem != &problem || impl_->cached.num_nodes != n ||
+      impl_->cached.num_chips != c) {
+    absl::StatusOr<GraphTensors> g =
+        PrepareProblem(pi.metadata.config, problem);
+    if (!g.ok()) return g.status();
+    impl_->cached = *std::move(g);
+    impl_->cached_problem = &problem;
+  }
+  const GraphTensors& g = impl_->cached;
+
+  // 1. Sample. Sampling is done here rather than with torch::multinomial so
+  // that it depends on this trainer's seed only, not on Torch's global
+  // generator or thread count.
+  absl::Time t0 = absl::Now();
+  torch::Tensor logp_old;  // [N, M]
+  std::vector<Assignment> proposals(k, Assignment(n));
+  Assignment greedy(n);
+  absl::Status s = GuardTorch("policy forward", [&] {
+    torch::NoGradGuard no_grad;
+    logp_old = torch::log_softmax(net->forward(g), 1).contiguous();
+    torch::Tensor probs = logp_old.exp().contiguous();
+    stats.entropy = -(probs * logp_old).sum(1).mean().item<double>();
+    const float* p = probs.data_ptr<float>();
+    std::uniform_real_distribution<double> unif(0.0, 1.0);
+    for (int v = 0; v < n; ++v) {
+      const float* row = p + static_cast<size_t>(v) * m;
+      greedy[v] = static_cast<int>(std::max_element(row, row + c) - row);
+      for (int s = 0; s < k; ++s) {
+        double u = unif(impl_->rng), acc = 0;
+        int chip = c - 1;
+        for (int j = 0; j < c; ++j) {
+          acc += row[j];
+          if (u < acc) {
+            chip = j;
+            break;
+          }
+        }
+        proposals[s][v] = chip;
+      }
+    }
+  });
+  if (!s.ok()) return s;
+  stats.sample_time = absl::Now() - t0;
+  if (stopped()) {
+    stats.cancelled = true;
+    return stats;
+  }
+
+  // 2. Repair and score, several candidates at once.
+  t0 = absl::Now();
+  const int total = k + (options_.score_greedy ? 1 : 0);
+  std::vector<Scored> scored(total);
+  std::atomic<int> next{0};
+  auto worker = [&] {
+    Evaluator eval(problem);
+    for (int i; (i = next.fetch_add(1)) < total;) {
+      if (stopped()) {
+        scored[i].status = absl::CancelledError("stopped");
+        continue;
+      }
+      const Assignment& q = i < k ? proposals[i] : greedy;
+      absl::StatusOr<Assignment> r =
+          RepairCandidate(problem, q, options_.repair_time_limit, stop);
+      if (!r.ok()) {
+        scored[i].status = r.status();
+        continue;
+      }
+      if (!eval.IsValid(*r)) {
+        scored[i].status =
+            absl::InternalError("repair gave an invalid placement");
+        continue;
+      }
+      const Figures& f = eval.Score(*r);
+      scored[i].placement = *std::move(r);
+      scored[i].quality = f.quality;
+      scored[i].throughput = f.throughput_per_s;
+    }
+  };
+  const int threads = std::min(options_.repair_threads, total);
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  stats.repair_time = absl::Now() - t0;
+  stats.candidates = total;
+  if (stopped()) {
+    stats.cancelled = true;
+  }
+
+  std::vector<double> reward(k);
+  double sum_q = 0;
+  for (int i = 0; i < total; ++i) {
+    const Scored& sc = scored[i];
+    if (absl::IsFailedPrecondition(sc.status)) return sc.status;
+    const bool ok = sc.status.ok();
+    if (ok) {
+      ++stats.valid;
+      sum_q += sc.quality;
+      if (sc.throughput > stats.best_throughput) {
+        stats.best_throughput = sc.throughput;
+        stats.best_quality = sc.quality;
+        stats.best = sc.placement;
+      }
+    }
+    if (i < k) reward[i] = ok ? sc.quality : options_.failed_repair_reward;
+  }
+  stats.mean_quality = stats.valid > 0 ? sum_q / stats.valid : 0;
+  double mean = 0;
+  for (double r : reward) mean += r;
+  mean /= k;
+  stats.mean_reward = mean;
+  if (stats.cancelled) return stats;
+
+  // 3. Advantages: batch-mean baseline, scaled by the batch's spread so the
+  // step size does not depend on how far apart qualities happen to be.
+  double var = 0;
+  for (double r : reward) var += (r - mean) * (r - mean);
+  const double sd = std::sqrt(var / k);
+  ++steps_;
+  if (sd < 1e-9) return stats;  // every candidate equal: no signal
+  std::vector<float> adv(k);
+  for (int i = 0; i < k; ++i)
+    adv[i] = static_cast<float>((reward[i] - mean) / sd);
+
+  // 4. Clipped PPO updates. The ratio is taken per node (each node's chip
+  // is its own factor of the joint distribution): a ratio of the joint
+  // probability over ~1000 nodes would leave the clip range at once.
+  t0 = absl::Now();
+  s = GuardTorch("PPO update", [&] {
+    std::vector<int64_t> act(static_cast<size_t>(n) * k);
+    for (int i = 0; i < k; ++i) {
+      const bool repaired =
+          options_.target == LogProbTarget::kRepaired && scored[i].status.ok();
+      const Assignment& a = repaired ? scored[i].placement : proposals[i];
+      for (int v = 0; v < n; ++v) act[static_cast<size_t>(v) * k + i] = a[v];
+    }
+    torch::Tensor actions = torch::from_blob(act.data(), {n, k}, torch::kInt64);
+    torch::Tensor advantage =
+        torch::from_blob(adv.data(), {1, k}, torch::kFloat32).clone();
+    torch::Tensor old_lp = logp_old.gather(1, actions);  // [N, K]
+    for (int e = 0; e < options_.epochs; ++e) {
+      if (stopped()) {
+        stats.cancelled = true;
+        break;
+      }
+      torch::Tensor logp = torch::log_softmax(net->forward(g), 1);
+      torch::Tensor lp = logp.gather(1, actions);
+      torch::Tensor ratio = torch::exp(lp - old_lp);
+      torch::Tensor surr =
+          torch::min(ratio * advantage,
+                     torch::clamp(ratio, 1 - options_.clip, 1 + options_.clip) *
+                         advantage);
+      torch::Tensor entropy = -(logp.exp() * logp).sum(1).mean();
+      torch::Tensor loss = -surr.mean() - options_.entropy_coef * entropy;
+      impl_->optimizer->zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(net->parameters(),
+                                        options_.max_grad_norm);
+      impl_->optimizer->step();
+    }
+  });
+  if (!s.ok()) return s;
+  stats.learn_time = absl::Now() - t0;
+  return stats;
+}
+
+absl::Status PpoTrainer::SaveState(const std::string& dir) const {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string opt_path = (fs::path(dir) / "optimizer.pt").string();
+  absl::Status s = GuardTorch("saving the optimizer", [&] {
+    torch::serialize::OutputArchive archive;
+    impl_->optimizer->save(archive);
+    archive.save_to(opt_path + ".tmp");
+  });
+  if (!s.ok()) return s;
+  fs::rename(opt_path + ".tmp", opt_path, ec);
+  if (ec) return absl::InternalError(ec.message());
+  std::ofstream out((fs::path(dir) / "trainer.state").string());
+  out << "steps: " << steps_ << "\n";
+  if (!out.good()) return absl::InternalError("cannot write trainer.state");
+  return absl::OkStatus();
+}
+
+absl::Status PpoTrainer::LoadState(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string opt_path = (fs::path(dir) / "optimizer.pt").string();
+  std::ifstream in((fs::path(dir) / "trainer.state").string());
+  std::string key;
+  int64_t steps = 0;
+  if (!(in >> key >> steps) || key != "steps:" || steps < 0) {
+    return absl::DataLossError(
+        absl::StrCat(dir, "/trainer.state is malformed"));
+  }
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(opt_path);
+    impl_->optimizer->load(archive);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat(opt_path, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat(opt_path, ": ", e.what()));
+  }
+  steps_ = steps;
+  // Continue the sampling stream where a fresh run would be at this step.
+  impl_->rng.seed(options_.seed + 0x9E3779B97F4A7C15ull * steps_);
+  return absl::OkStatus();
+}
+
+}  // namespace mcmpart::policy

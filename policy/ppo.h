@@ -1,0 +1,120 @@
+// PPO with the constraint solver in the loop (Xie et al., MLSys 2022):
+// sample a batch of candidate placements from the policy, repair each to
+// the nearest valid placement (solver/repair.h, several at once), reward
+// each by the quality of the repaired placement (docs/problem.md), and
+// update the policy with the clipped PPO objective plus an entropy bonus.
+// See docs/policy.md ("PPO") for the choices and the numbers behind them.
+#ifndef MCMPART_POLICY_PPO_H_
+#define MCMPART_POLICY_PPO_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "policy/policy.h"
+#include "solver/evaluator.h"
+#include "solver/placement.h"
+#include "solver/problem.h"
+#include "solver/strategy.h"
+
+namespace mcmpart::policy {
+
+// Which placement's log-probability the policy gradient follows.
+enum class LogProbTarget {
+  kProposal,  // the sampled candidate (what the policy actually did)
+  kRepaired,  // the repaired placement (what was rewarded)
+};
+
+struct PpoOptions {
+  int batch = 16;     // candidates sampled per step
+  int epochs = 4;     // PPO passes over each batch
+  double clip = 0.2;  // PPO ratio clip
+  double entropy_coef = 0.01;
+  double learning_rate = 1e-3;
+  double max_grad_norm = 1.0;
+  // Reward of a candidate whose repair failed (below every valid quality,
+  // which is in (0, 1]).
+  double failed_repair_reward = -0.1;
+  LogProbTarget target = LogProbTarget::kRepaired;
+  int repair_threads = 2;
+  absl::Duration repair_time_limit = absl::Seconds(1);
+  // Also repair and score the most likely placement (not trained on): the
+  // policy's own best guess, usually its best placement.
+  bool score_greedy = true;
+  uint64_t seed = 0;
+};
+
+// Checks ranges; INVALID_ARGUMENT naming the field.
+absl::Status ValidatePpoOptions(const PpoOptions& options);
+
+struct PpoStepStats {
+  int candidates = 0;       // repaired (batch, plus the greedy one)
+  int valid = 0;            // repairs that gave a valid placement
+  double mean_reward = 0;   // over the batch
+  double mean_quality = 0;  // over the valid ones
+  // Best valid placement of this step (empty when none).
+  Assignment best;
+  double best_throughput = 0;
+  double best_quality = 0;
+  double entropy = 0;  // mean per-node entropy before the update (nats)
+  absl::Duration sample_time, repair_time, learn_time;
+  bool cancelled = false;  // `stop` ended the step early (no update made)
+};
+
+// Repairs `candidate` into a valid placement of `problem`: mcmpart::Repair
+// with uniform weights and the given limits. Exposed for the tests and the
+// benchmarks. Thread-safe.
+absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
+                                           const Assignment& candidate,
+                                           absl::Duration time_limit,
+                                           const StopToken* stop);
+
+// Trains one private policy. Not thread-safe: one thread drives a trainer;
+// different trainers may run at once (each owns its model and optimizer;
+// repairs use their own threads).
+class PpoTrainer {
+ public:
+  // Takes ownership of `policy` (normally a Clone of a shared one).
+  static absl::StatusOr<std::unique_ptr<PpoTrainer>> Create(
+      std::unique_ptr<Policy> policy, const PpoOptions& options);
+  ~PpoTrainer();
+
+  // One PPO iteration on `problem` (which must outlive the call). Polls
+  // `stop` (may be null) between phases and inside the repairs; when it is
+  // set the step returns early with stats.cancelled and no update.
+  // Errors: INVALID_ARGUMENT when the problem does not fit the policy
+  // (too many chips), FAILED_PRECONDITION when the problem has no valid
+  // placement (the solver's explanation), INTERNAL for Torch failures.
+  absl::StatusOr<PpoStepStats> Step(const Problem& problem,
+                                    const StopToken* stop);
+
+  const Policy& policy() const { return *policy_; }
+  Policy& mutable_policy() { return *policy_; }
+  std::unique_ptr<Policy> ReleasePolicy() { return std::move(policy_); }
+  const PpoOptions& options() const { return options_; }
+  // Fine-tuning shortens repairs as the budget runs out.
+  void set_repair_time_limit(absl::Duration limit) {
+    options_.repair_time_limit = limit;
+  }
+  int64_t steps() const { return steps_; }
+
+  // Optimizer state and step count, for resumable pre-training
+  // (optimizer.pt + trainer.state in `dir`).
+  absl::Status SaveState(const std::string& dir) const;
+  absl::Status LoadState(const std::string& dir);
+
+  struct Impl;
+
+ private:
+  PpoTrainer() = default;
+  std::unique_ptr<Policy> policy_;
+  PpoOptions options_;
+  int64_t steps_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mcmpart::policy
+
+#endif  // MCMPART_POLICY_PPO_H_

@@ -1,0 +1,403 @@
+// mcmpart-train: pre-trains the placement policy with PPO + repair on a
+// corpus of graph files and synthetic DAGs on random hardware.
+//
+//   mcmpart-train --out=DIR [--corpus=DIR] [--holdout=a,b,...]
+//                 [--time_budget_s=S] [--iterations=N] [--seed=S] ...
+//
+// Writes DIR/policy.meta + DIR/model.pt (loadable by Policy::Load) and
+// DIR/optimizer.pt + DIR/trainer.state (for --resume) every
+// --checkpoint_every iterations and at the end. See docs/policy.md.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "policy/policy.h"
+#include "policy/ppo.h"
+#include "policy/synthetic.h"
+#include "solver/graph.h"
+#include "solver/graph_io.h"
+#include "solver/problem.h"
+
+namespace mcmpart::policy {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The benchmark graphs (docs/policy.md): never trained on, so the
+// benchmarks measure transfer to unseen graphs.
+constexpr char kDefaultHoldout[] =
+    "bert_base,resnet50,inception_v3,efficientnet_b0,mobilenet_v2,"
+    "shufflenet_v2,regnet_y_400mf,googlenet";
+
+struct Flags {
+  std::string out;
+  std::string corpus;
+  std::string holdout = kDefaultHoldout;
+  double time_budget_s = 0;  // 0 = no limit
+  int64_t iterations = 1000;
+  uint64_t seed = 1;
+  int batch = 16;
+  int epochs = 4;
+  double lr = 1e-3;
+  double entropy = 0.01;
+  int checkpoint_every = 25;
+  bool resume = false;
+  int threads = 1;
+  int repair_threads = 2;
+  int repair_ms = 300;
+  int min_nodes = 50;
+  int max_nodes = 3000;
+  int min_chips = 2;
+  int max_chips = 16;
+  double corpus_fraction = 0.3;
+  std::string target = "repaired";
+};
+
+const char kUsage[] =
+    "usage: mcmpart-train --out=DIR [flags]\n"
+    "  --corpus=DIR            graphs (.onnx/.json/.pb) to train on besides\n"
+    "                          the synthetic generator\n"
+    "  --holdout=a,b,...       corpus graphs (file stems) to leave out\n"
+    "                          (default: the benchmark graphs)\n"
+    "  --time_budget_s=S       stop after S seconds (0 = no limit)\n"
+    "  --iterations=N          stop after N PPO iterations (default 1000)\n"
+    "  --seed=S --batch=K --epochs=E --lr=X --entropy=X\n"
+    "  --checkpoint_every=N    iterations between checkpoints (default 25)\n"
+    "  --resume                continue from the checkpoint in --out\n"
+    "  --threads=N             Torch threads (default 1)\n"
+    "  --repair_threads=N --repair_ms=MS\n"
+    "  --min_nodes=N --max_nodes=N --min_chips=N --max_chips=N\n"
+    "  --corpus_fraction=X     share of iterations on corpus graphs\n"
+    "  --target=repaired|proposal  log-prob target of the policy gradient\n";
+
+absl::Status ParseFlags(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (arg == "--resume") {
+      f->resume = true;
+      continue;
+    }
+    std::vector<std::string> kv = absl::StrSplit(arg, absl::MaxSplits('=', 1));
+    if (kv.size() != 2 || kv[0].rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad argument '", arg, "'"));
+    }
+    const std::string key = kv[0].substr(2);
+    const std::string& v = kv[1];
+    bool ok = true;
+    if (key == "out")
+      f->out = v;
+    else if (key == "corpus")
+      f->corpus = v;
+    else if (key == "holdout")
+      f->holdout = v;
+    else if (key == "time_budget_s")
+      ok = absl::SimpleAtod(v, &f->time_budget_s);
+    else if (key == "iterations")
+      ok = absl::SimpleAtoi(v, &f->iterations);
+    else if (key == "seed")
+      ok = absl::SimpleAtoi(v, &f->seed);
+    else if (key == "batch")
+      ok = absl::SimpleAtoi(v, &f->batch);
+    else if (key == "epochs")
+      ok = absl::SimpleAtoi(v, &f->epochs);
+    else if (key == "lr")
+      ok = absl::SimpleAtod(v, &f->lr);
+    else if (key == "entropy")
+      ok = absl::SimpleAtod(v, &f->entropy);
+    else if (key == "checkpoint_every")
+      ok = absl::SimpleAtoi(v, &f->checkpoint_every);
+    else if (key == "threads")
+      ok = absl::SimpleAtoi(v, &f->threads);
+    else if (key == "repair_threads")
+      ok = absl::SimpleAtoi(v, &f->repair_threads);
+    else if (key == "repair_ms")
+      ok = absl::SimpleAtoi(v, &f->repair_ms);
+    else if (key == "min_nodes")
+      ok = absl::SimpleAtoi(v, &f->min_nodes);
+    else if (key == "max_nodes")
+      ok = absl::SimpleAtoi(v, &f->max_nodes);
+    else if (key == "min_chips")
+      ok = absl::SimpleAtoi(v, &f->min_chips);
+    else if (key == "max_chips")
+      ok = absl::SimpleAtoi(v, &f->max_chips);
+    else if (key == "corpus_fraction")
+      ok = absl::SimpleAtod(v, &f->corpus_fraction);
+    else if (key == "target")
+      f->target = v;
+    else
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", key));
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad value for --", key, ": '", v, "'"));
+    }
+  }
+  if (f->out.empty()) return absl::InvalidArgumentError("--out is required");
+  if (f->min_nodes < 10 || f->max_nodes < f->min_nodes ||
+      f->max_nodes > 100000) {
+    return absl::InvalidArgumentError(
+        "need 10 <= --min_nodes <= --max_nodes <= 100000");
+  }
+  if (f->min_chips < 1 || f->max_chips < f->min_chips || f->max_chips > 64) {
+    return absl::InvalidArgumentError(
+        "need 1 <= --min_chips <= --max_chips <= 64");
+  }
+  if (f->target != "repaired" && f->target != "proposal") {
+    return absl::InvalidArgumentError("--target must be repaired or proposal");
+  }
+  if (f->threads < 1 || f->repair_ms < 1 || f->checkpoint_every < 1) {
+    return absl::InvalidArgumentError(
+        "--threads, --repair_ms, --checkpoint_every must be >= 1");
+  }
+  return absl::OkStatus();
+}
+
+struct CorpusGraph {
+  std::string name;
+  std::shared_ptr<const Graph> graph;
+};
+
+absl::StatusOr<std::vector<CorpusGraph>> LoadCorpus(
+    const Flags& f, std::vector<std::string>* held) {
+  std::vector<CorpusGraph> out;
+  if (f.corpus.empty()) return out;
+  std::vector<std::string> holdout =
+      absl::StrSplit(f.holdout, ',', absl::SkipEmpty());
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(f.corpus, ec)) {
+    const std::string ext = e.path().extension().string();
+    if (ext == ".onnx" || ext == ".json" || ext == ".pb")
+      files.push_back(e.path());
+  }
+  if (ec)
+    return absl::NotFoundError(
+        absl::StrCat("--corpus ", f.corpus, ": ", ec.message()));
+  std::sort(files.begin(), files.end());
+  for (const fs::path& p : files) {
+    const std::string stem = p.stem().string();
+    if (std::find(holdout.begin(), holdout.end(), stem) != holdout.end()) {
+      held->push_back(stem);
+      continue;
+    }
+    absl::StatusOr<v1::Graph> proto = LoadGraphFile(p.string());
+    if (!proto.ok()) {
+      std::fprintf(stderr, "skipping %s: %s\n", p.c_str(),
+                   proto.status().ToString().c_str());
+      continue;
+    }
+    absl::StatusOr<Graph> g = Graph::FromProto(*proto);
+    if (!g.ok()) {
+      std::fprintf(stderr, "skipping %s: %s\n", p.c_str(),
+                   g.status().ToString().c_str());
+      continue;
+    }
+    out.push_back({stem, std::make_shared<const Graph>(*std::move(g))});
+  }
+  return out;
+}
+
+int Main(int argc, char** argv) {
+  Flags flags;
+  if (absl::Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
+    std::fprintf(stderr, "mcmpart-train: %s\n%s",
+                 std::string(s.message()).c_str(), kUsage);
+    return 2;
+  }
+  SetTorchThreads(flags.threads);
+  std::vector<std::string> held;
+  absl::StatusOr<std::vector<CorpusGraph>> corpus = LoadCorpus(flags, &held);
+  if (!corpus.ok()) {
+    std::fprintf(stderr, "mcmpart-train: %s\n",
+                 corpus.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<std::string> names;
+  for (const auto& c : *corpus) names.push_back(c.name);
+  const std::string corpus_text = absl::StrCat(
+      "synthetic(transformer,conv,branchy,layered; ", flags.min_nodes, "-",
+      flags.max_nodes, " nodes; ", flags.min_chips, "-", flags.max_chips,
+      " chips; SRAM slack 1.1-4x)",
+      names.empty() ? "" : absl::StrCat(" + ", absl::StrJoin(names, ",")),
+      held.empty() ? ""
+                   : absl::StrCat("; held out: ", absl::StrJoin(held, ",")));
+  std::printf("corpus: %s\n", corpus_text.c_str());
+
+  std::unique_ptr<Policy> policy;
+  const bool resuming =
+      flags.resume && fs::exists(fs::path(flags.out) / "policy.meta");
+  if (resuming) {
+    absl::StatusOr<std::unique_ptr<Policy>> p = Policy::Load(flags.out);
+    if (!p.ok()) {
+      std::fprintf(stderr, "mcmpart-train: --resume: %s\n",
+                   p.status().ToString().c_str());
+      return 1;
+    }
+    policy = *std::move(p);
+  } else {
+    absl::StatusOr<std::unique_ptr<Policy>> p =
+        Policy::Create(PolicyConfig{}, flags.seed);
+    if (!p.ok()) {
+      std::fprintf(stderr, "mcmpart-train: %s\n",
+                   p.status().ToString().c_str());
+      return 1;
+    }
+    policy = *std::move(p);
+  }
+  PpoOptions ppo;
+  ppo.batch = flags.batch;
+  ppo.epochs = flags.epochs;
+  ppo.learning_rate = flags.lr;
+  ppo.entropy_coef = flags.entropy;
+  ppo.seed = flags.seed;
+  ppo.repair_threads = flags.repair_threads;
+  ppo.repair_time_limit = absl::Milliseconds(flags.repair_ms);
+  ppo.score_greedy = true;
+  ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
+                                          : LogProbTarget::kRepaired;
+  absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =
+      PpoTrainer::Create(std::move(policy), ppo);
+  if (!trainer.ok()) {
+    std::fprintf(stderr, "mcmpart-train: %s\n",
+                 trainer.status().ToString().c_str());
+    return 1;
+  }
+  if (resuming) {
+    if (absl::Status s = (*trainer)->LoadState(flags.out); !s.ok()) {
+      std::fprintf(stderr, "mcmpart-train: --resume: %s\n",
+                   s.ToString().c_str());
+      return 1;
+    }
+    std::printf("resumed at iteration %lld\n", (long long)(*trainer)->steps());
+  }
+
+  auto checkpoint = [&]() -> bool {
+    (*trainer)->mutable_policy().set_metadata_text(
+        corpus_text, (*trainer)->steps(),
+        absl::StrCat("mcmpart-train seed=", flags.seed, " batch=", flags.batch,
+                     " lr=", flags.lr, " target=", flags.target));
+    absl::Status s = (*trainer)->policy().Save(flags.out);
+    if (s.ok()) s = (*trainer)->SaveState(flags.out);
+    if (!s.ok()) {
+      std::fprintf(stderr, "mcmpart-train: checkpoint: %s\n",
+                   s.ToString().c_str());
+      return false;
+    }
+    return true;
+  };
+
+  const absl::Time start = absl::Now();
+  int64_t samples = 0;
+  double ema_quality = -1;
+  std::map<std::string, double> ema_by_kind;
+  const int64_t first_it = (*trainer)->steps();
+  for (int64_t it = first_it; it < flags.iterations;) {
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    if (flags.time_budget_s > 0 && elapsed >= flags.time_budget_s) break;
+    // Each iteration's instance depends on (seed, iteration) only, so a
+    // resumed run sees the same instances a fresh one would.
+    std::mt19937_64 rng(flags.seed * 1000003ull + static_cast<uint64_t>(it));
+    std::uniform_real_distribution<double> u(0, 1);
+    std::shared_ptr<const Graph> graph;
+    std::string kind;
+    if (!corpus->empty() && u(rng) < flags.corpus_fraction) {
+      const CorpusGraph& c = (*corpus)[rng() % corpus->size()];
+      graph = c.graph;
+      kind = c.name;
+    } else {
+      const auto family =
+          static_cast<SyntheticFamily>(rng() % kNumSyntheticFamilies);
+      const double lo = std::log(flags.min_nodes),
+                   hi = std::log(flags.max_nodes);
+      const int size = static_cast<int>(std::exp(lo + (hi - lo) * u(rng)));
+      absl::StatusOr<Graph> g =
+          Graph::FromProto(SyntheticGraph(family, size, rng()));
+      if (!g.ok()) {
+        std::fprintf(stderr, "synthetic graph rejected: %s\n",
+                     g.status().ToString().c_str());
+        ++it;
+        continue;
+      }
+      graph = std::make_shared<const Graph>(*std::move(g));
+      kind = SyntheticFamilyName(family);
+    }
+    const int chips =
+        flags.min_chips +
+        static_cast<int>(rng() % (flags.max_chips - flags.min_chips + 1));
+    double slack =
+        std::exp(std::log(1.1) + (std::log(4.0) - std::log(1.1)) * u(rng));
+    const uint64_t hw_seed = rng();
+    absl::StatusOr<PpoStepStats> st = absl::UnknownError("not run");
+    for (int attempt = 0; attempt < 4; ++attempt, slack *= 2) {
+      v1::Hardware hw =
+          RandomHardware(graph->ToProto(), std::min(chips, graph->num_nodes()),
+                         slack, hw_seed);
+      absl::StatusOr<Problem> problem = Problem::Create(graph, hw);
+      if (!problem.ok()) {
+        st = problem.status();
+        break;
+      }
+      st = (*trainer)->Step(*problem, nullptr);
+      if (!absl::IsFailedPrecondition(st.status())) break;  // else loosen SRAM
+    }
+    ++it;
+    if (!st.ok()) {
+      std::fprintf(stderr,
+                   "iteration %lld (%s, %d nodes, %d chips) skipped: %s\n",
+                   (long long)it, kind.c_str(), graph->num_nodes(), chips,
+                   st.status().ToString().c_str());
+      continue;
+    }
+    samples += st->candidates;
+    ema_quality = ema_quality < 0
+                      ? st->mean_quality
+                      : 0.95 * ema_quality + 0.05 * st->mean_quality;
+    const double now = absl::ToDoubleSeconds(absl::Now() - start);
+    // ETA: the sooner of the time budget and the remaining iterations at
+    // this run's average pace.
+    const double per_it = now / std::max<int64_t>(1, it - first_it);
+    double eta = per_it * (flags.iterations - it);
+    if (flags.time_budget_s > 0) {
+      eta = std::min(eta, std::max(0.0, flags.time_budget_s - now));
+    }
+    std::printf(
+        "iter %5lld  %-12s n=%-5d C=%-2d  mean_q %.3f  best_q %.3f  valid "
+        "%2d/%2d  "
+        "ent %.3f  ema_q %.3f  %.1f samples/s  repair %.2fs learn %.2fs  ETA "
+        "%.0fs\n",
+        (long long)it, kind.c_str(), graph->num_nodes(), chips,
+        st->mean_quality, st->best_quality, st->valid, st->candidates,
+        st->entropy, ema_quality, samples / std::max(1e-9, now),
+        absl::ToDoubleSeconds(st->repair_time),
+        absl::ToDoubleSeconds(st->learn_time), eta);
+    std::fflush(stdout);
+    if (it % flags.checkpoint_every == 0 && !checkpoint()) return 1;
+  }
+  if (!checkpoint()) return 1;
+  std::printf(
+      "done: %lld iterations, %lld samples in %.0f s; checkpoint in %s\n",
+      (long long)(*trainer)->steps(), (long long)samples,
+      absl::ToDoubleSeconds(absl::Now() - start), flags.out.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace mcmpart::policy
+
+int main(int argc, char** argv) { return mcmpart::policy::Main(argc, argv); }

@@ -1,0 +1,50 @@
+// mcmpart-server's settings: one table of flags, each with an environment
+// variable (MCMPART_SERVER_<FLAG>, dashes as underscores) and a default.
+// Precedence: command line, then environment, then default.
+#ifndef MCMPART_SERVER_CONFIG_H_
+#define MCMPART_SERVER_CONFIG_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/engine.h"
+#include "server/job_manager.h"
+#include "server/server.h"
+
+namespace mcmpart::server {
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  int port = 50051;
+  std::string metrics_host = "0.0.0.0";
+  int metrics_port = 9464;  // 0 = no metrics endpoint
+  std::string strategy;     // default strategy; empty = rl when available
+  std::string policy_dir;   // empty = the shipped policies
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  bool log_jobs = true;
+  ServerOptions server;
+  EngineOptions engine;
+  JobManagerOptions jobs;
+};
+
+// Returns the variable's value, or nullopt when unset. Tests pass their own.
+using EnvLookup = std::function<std::optional<std::string>(const char*)>;
+EnvLookup ProcessEnv();
+
+// Parses `args` (without the program name). Sets *help when --help/-h is
+// given (the config is then the defaults). Errors (INVALID_ARGUMENT): an
+// unknown flag, a missing or malformed value (the message names the flag or
+// the variable).
+absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
+                                         const EnvLookup& env, bool* help);
+
+// The --help text: every flag, its variable, default and meaning.
+std::string ConfigHelp();
+
+}  // namespace mcmpart::server
+
+#endif  // MCMPART_SERVER_CONFIG_H_

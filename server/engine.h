@@ -1,0 +1,106 @@
+// The engine: turns requests into problems, strategies and job work, and
+// runs the core operations (evaluate, repair). Thin over solver/ and,
+// through StrategyRegistry, over policy/. No gRPC types: the service layer
+// converts statuses and messages at the edge.
+#ifndef MCMPART_SERVER_ENGINE_H_
+#define MCMPART_SERVER_ENGINE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "mcmpart/v1/partitioner.pb.h"
+#include "mcmpart/v1/problem.pb.h"
+#include "server/job_manager.h"
+#include "server/strategy_factory.h"
+#include "solver/problem.h"
+#include "solver/strategy.h"
+
+namespace mcmpart::server {
+
+struct EngineOptions {
+  // Largest graph accepted, in nodes (after ONNX import). Requests are
+  // bounded in bytes by the transport; this bounds the work per request.
+  int max_nodes = 100'000;
+  // A search budget of 0 s means this; larger budgets are capped.
+  absl::Duration default_time_budget = absl::Seconds(10);
+  absl::Duration max_time_budget = absl::Minutes(5);
+  // Repair's time limit when a request gives none.
+  absl::Duration default_repair_time = absl::Seconds(2);
+  // On a result-cache hit, search on for a better placement unless the
+  // request says otherwise.
+  bool keep_improving = false;
+  // Improvements closer together than this are coalesced into one update
+  // (the latest), so that a fast strategy is not slowed down by building
+  // messages; the first one and the best one are always sent.
+  absl::Duration publish_interval = absl::Milliseconds(20);
+};
+
+// Observes the engine for metrics. Thread-safe, quick; may be called from
+// any thread.
+class EngineEvents {
+ public:
+  virtual ~EngineEvents() = default;
+  // One Repair call: its wall time and outcome.
+  virtual void OnRepair(absl::Duration latency, const absl::Status& status) {}
+};
+
+// A resolved problem with the identity the result cache uses.
+struct ResolvedProblem {
+  std::shared_ptr<const Problem> problem;
+  // Deterministic digest of graph (or ONNX bytes and import options),
+  // hardware and constraints.
+  std::string digest;
+};
+
+// Thread-safe: every method may be called from many threads at once.
+class Engine {
+ public:
+  // `strategies` and `events` (may be null) must outlive the engine.
+  Engine(const EngineOptions& options, const StrategyRegistry* strategies,
+         EngineEvents* events);
+
+  // Graph from the message or ONNX bytes, hardware from the preset or the
+  // message, constraints from the request or the hardware. Errors:
+  // INVALID_ARGUMENT for a missing or malformed graph (the message names
+  // the node), a graph over max_nodes, malformed hardware or constraints;
+  // NOT_FOUND for an unknown preset (the message lists the presets).
+  absl::StatusOr<ResolvedProblem> ResolveProblem(
+      const v1::ProblemSpec& spec) const;
+
+  // Validates a search request and returns the job that runs it. Errors:
+  // those of ResolveProblem; INVALID_ARGUMENT for a negative or non-finite
+  // budget; NOT_FOUND for an unknown strategy or policy;
+  // FAILED_PRECONDITION when the instance has no valid placement (the
+  // solver's explanation).
+  absl::StatusOr<JobSpec> PrepareSearch(
+      const v1::PartitionRequest& request) const;
+
+  // Scores and checks one placement. Errors: those of ResolveProblem;
+  // INVALID_ARGUMENT for a placement naming unknown nodes or chips or
+  // missing nodes.
+  absl::StatusOr<v1::Evaluation> Evaluate(
+      const v1::EvaluateRequest& request) const;
+
+  // The nearest valid placement to the candidate, within min(the request's
+  // time limit, `deadline`). Errors: those of ResolveProblem and
+  // mcmpart::Repair (FAILED_PRECONDITION when infeasible,
+  // DEADLINE_EXCEEDED when the limit ends it before any valid placement).
+  absl::StatusOr<v1::RepairReport> Repair(const v1::RepairRequest& request,
+                                          absl::Time deadline,
+                                          const StopToken* stop) const;
+
+  v1::ListPoliciesResponse ListPolicies() const;
+
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  const EngineOptions options_;
+  const StrategyRegistry* const strategies_;
+  EngineEvents* const events_;
+};
+
+}  // namespace mcmpart::server
+
+#endif  // MCMPART_SERVER_ENGINE_H_

@@ -1,0 +1,505 @@
+#include "server/job_manager.h"
+
+#include <algorithm>
+#include <exception>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace mcmpart::server {
+namespace {
+
+absl::string_view CauseName(StopCause cause) {
+  switch (cause) {
+    case StopCause::kDeadline:
+      return "deadline";
+    case StopCause::kShutdown:
+      return "shutdown";
+    case StopCause::kCancelled:
+    case StopCause::kNone:
+      break;
+  }
+  return "cancelled";
+}
+
+}  // namespace
+
+absl::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------- JobContext
+
+const StopToken& JobContext::stop() const { return job_->stop_; }
+
+absl::Time JobContext::deadline() const { return job_->spec_.deadline; }
+
+double JobContext::best_throughput() const {
+  absl::MutexLock lock(&job_->mu_);
+  return job_->best_throughput_;
+}
+
+bool JobContext::Publish(v1::PartitionUpdate update) {
+  return job_->Publish(std::move(update), /*from_cache=*/false);
+}
+
+// ----------------------------------------------------------------------- Job
+
+Job::Job(std::string id, JobSpec spec, absl::Time now)
+    : id_(std::move(id)), spec_(std::move(spec)) {
+  snap_.id = id_;
+  snap_.strategy = spec_.strategy;
+  snap_.graph_name = spec_.graph_name;
+  snap_.hardware_name = spec_.hardware_name;
+  snap_.num_nodes = spec_.num_nodes;
+  snap_.create_time = now;
+}
+
+JobSnapshot Job::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return snap_;
+}
+
+JobSnapshot Job::WaitForChange(uint64_t seen_version,
+                               absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  struct Arg {
+    const JobSnapshot* snap;
+    uint64_t seen;
+  } arg{&snap_, seen_version};
+  mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](Arg* a) { return a->snap->version != a->seen; }, &arg),
+      timeout);
+  return snap_;
+}
+
+bool Job::RequestStop(StopCause cause) {
+  absl::MutexLock lock(&mu_);
+  if (cause_ != StopCause::kNone || snap_.done()) return false;
+  cause_ = cause;
+  stop_.RequestStop();
+  return true;
+}
+
+StopCause Job::stop_cause() const {
+  absl::MutexLock lock(&mu_);
+  return cause_;
+}
+
+bool Job::Publish(v1::PartitionUpdate update, bool from_cache) {
+  absl::MutexLock lock(&mu_);
+  const double throughput = update.evaluation().throughput_per_s();
+  if (snap_.done() || !(throughput > best_throughput_)) return false;
+  best_throughput_ = throughput;
+  update.set_from_cache(from_cache);
+  update.set_final(false);
+  update.clear_end_reason();
+  update.set_job_id(spec_.retained ? id_ : "");
+  if (update.strategy().empty()) update.set_strategy(spec_.strategy);
+  snap_.best = std::make_shared<const v1::PartitionUpdate>(std::move(update));
+  snap_.best_version = ++snap_.version;
+  return true;
+}
+
+void Job::MarkRunning(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (snap_.done()) return;
+  snap_.state = JobState::kRunning;
+  snap_.start_time = now;
+  ++snap_.version;
+}
+
+void Job::Finish(absl::StatusOr<WorkResult> result, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (snap_.done()) return;
+  std::string reason;
+  int64_t samples = snap_.best ? snap_.best->samples() : 0;
+  double elapsed_s = snap_.best ? snap_.best->elapsed_s() : 0;
+  if (result.ok()) {
+    reason = result->end_reason;
+    samples = std::max(samples, result->samples);
+    elapsed_s = std::max(elapsed_s, result->elapsed_s);
+    // The work only knows that it was stopped; the manager knows why.
+    if (reason == "cancelled" ||
+        (cause_ != StopCause::kNone && reason != "converged" &&
+         reason != "cached")) {
+      reason = std::string(CauseName(cause_));
+    }
+  } else if (absl::IsCancelled(result.status()) && cause_ != StopCause::kNone) {
+    reason = std::string(CauseName(cause_));
+    result = WorkResult{reason, samples, elapsed_s};
+  } else {
+    reason = "error";
+  }
+
+  auto final_update = std::make_shared<v1::PartitionUpdate>();
+  if (snap_.best) *final_update = *snap_.best;
+  final_update->set_final(true);
+  final_update->set_end_reason(reason);
+  final_update->set_samples(samples);
+  final_update->set_elapsed_s(elapsed_s);
+  final_update->set_job_id(spec_.retained ? id_ : "");
+  final_update->set_strategy(spec_.strategy);
+
+  if (!result.ok()) {
+    snap_.status = result.status();
+    snap_.state = JobState::kFailed;
+  } else if (snap_.best) {
+    snap_.status = absl::OkStatus();
+    snap_.state = JobState::kSucceeded;
+  } else if (reason == "cancelled" || reason == "shutdown") {
+    snap_.status = absl::CancelledError(absl::StrFormat(
+        "job %s was %s before any valid placement was found (%d samples)", id_,
+        reason == "shutdown" ? "stopped by the server's shutdown" : "cancelled",
+        samples));
+    snap_.state = JobState::kCancelled;
+  } else {
+    snap_.status = absl::DeadlineExceededError(absl::StrFormat(
+        "the %s ended the search before any valid placement was found "
+        "(%d samples in %.3g s)",
+        reason == "deadline" ? "deadline" : "budget", samples, elapsed_s));
+    snap_.state = JobState::kFailed;
+  }
+  snap_.end_reason = reason;
+  snap_.end_time = now;
+  snap_.final_update = std::move(final_update);
+  ++snap_.version;
+}
+
+// ---------------------------------------------------------------- JobManager
+
+JobManager::JobManager(const JobManagerOptions& options, JobEvents* events)
+    : options_(options), events_(events) {
+  std::random_device rd;
+  id_salt_ = (uint64_t{rd()} << 32) ^ rd();
+  const int workers = std::max(1, options_.workers);
+  workers_.reserve(workers);
+  for (int i = 0; i < workers; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+  janitor_ = std::thread([this] { JanitorLoop(); });
+}
+
+JobManager::~JobManager() {
+  std::vector<std::shared_ptr<Job>> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    draining_ = true;
+    queued.assign(queue_.begin(), queue_.end());
+    queue_.clear();
+    for (const std::shared_ptr<Job>& job : active_) {
+      job->RequestStop(StopCause::kShutdown);
+    }
+  }
+  for (const std::shared_ptr<Job>& job : queued) {
+    job->RequestStop(StopCause::kShutdown);
+    job->Finish(WorkResult{"cancelled"}, absl::Now());
+  }
+  for (std::thread& t : workers_) t.join();
+  janitor_.join();
+}
+
+std::string JobManager::NewId() {
+  // Unique within the process and hard to guess across restarts, so that a
+  // stale id from an earlier run reports NOT_FOUND rather than another job.
+  return absl::StrFormat("job-%08x-%d",
+                         static_cast<uint32_t>(id_salt_ ^ (id_salt_ >> 32)),
+                         next_id_++);
+}
+
+void JobManager::ReportLoad() {
+  if (events_) events_->OnLoad(static_cast<int>(queue_.size()), running_);
+}
+
+absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
+  if (!spec.work) return absl::InvalidArgumentError("a job needs work to run");
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  if (draining_) {
+    return absl::UnavailableError(
+        "the server is shutting down and accepts no new work; retry on "
+        "another replica");
+  }
+  std::shared_ptr<const v1::PartitionUpdate> cached =
+      spec.cache_key.empty() ? nullptr : CacheLookup(spec.cache_key);
+  const bool run = cached == nullptr || spec.keep_improving;
+  const int workers = static_cast<int>(workers_.size());
+  if (run && static_cast<int>(queue_.size()) + running_ >=
+                 workers + options_.max_queue) {
+    if (events_) events_->OnRejected();
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("server busy: %d jobs running and %d queued, the limit "
+                        "(--workers %d + --max-queue %d); retry later",
+                        running_, queue_.size(), workers, options_.max_queue));
+  }
+  auto job = std::make_shared<Job>(NewId(), std::move(spec), now);
+  jobs_[job->id()] = job;
+  if (cached != nullptr) {
+    if (events_) events_->OnCacheHit();
+    v1::PartitionUpdate copy = *cached;
+    copy.set_samples(0);
+    copy.set_elapsed_s(0);
+    job->Publish(std::move(copy), /*from_cache=*/true);
+  }
+  if (!run) {
+    job->Finish(WorkResult{"cached", 0, 0}, now);
+    if (events_) events_->OnFinished(job->Snapshot(), 0, 0);
+    OnJobEnded(job);
+  } else {
+    queue_.push_back(job);
+  }
+  ReportLoad();
+  return job;
+}
+
+absl::StatusOr<std::shared_ptr<Job>> JobManager::Find(
+    const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || !it->second->spec_.retained) {
+    return absl::NotFoundError(absl::StrCat(
+        "no job '", id,
+        "' (unknown, or ended longer ago than the retention period)"));
+  }
+  return it->second;
+}
+
+void JobManager::Cancel(Job& job, StopCause cause) {
+  absl::MutexLock lock(&mu_);
+  auto it = std::find_if(
+      queue_.begin(), queue_.end(),
+      [&](const std::shared_ptr<Job>& j) { return j.get() == &job; });
+  if (it != queue_.end()) {
+    std::shared_ptr<Job> queued = *it;
+    queue_.erase(it);
+    queued->RequestStop(cause);
+    queued->Finish(WorkResult{"cancelled"}, absl::Now());
+    if (events_) events_->OnFinished(queued->Snapshot(), 0, 0);
+    OnJobEnded(queued);
+    ReportLoad();
+    return;
+  }
+  job.RequestStop(cause);
+}
+
+absl::StatusOr<JobSnapshot> JobManager::Cancel(const std::string& id) {
+  absl::StatusOr<std::shared_ptr<Job>> job = Find(id);
+  if (!job.ok()) return job.status();
+  Cancel(**job, StopCause::kCancelled);
+  return (*job)->Snapshot();
+}
+
+std::vector<JobSnapshot> JobManager::List(int limit) const {
+  std::vector<JobSnapshot> out;
+  {
+    absl::MutexLock lock(&mu_);
+    out.reserve(jobs_.size());
+    for (const auto& [id, job] : jobs_) {
+      if (job->spec_.retained) out.push_back(job->Snapshot());
+    }
+  }
+  std::sort(
+      out.begin(), out.end(), [](const JobSnapshot& a, const JobSnapshot& b) {
+        return a.create_time != b.create_time ? a.create_time > b.create_time
+                                              : a.id > b.id;
+      });
+  if (limit > 0 && static_cast<int>(out.size()) > limit) out.resize(limit);
+  return out;
+}
+
+void JobManager::Drain(absl::Duration grace) {
+  std::vector<std::shared_ptr<Job>> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) return;
+    draining_ = true;
+    drain_deadline_ = absl::Now() + grace;
+    queued.assign(queue_.begin(), queue_.end());
+  }
+  for (const std::shared_ptr<Job>& job : queued) {
+    Cancel(*job, StopCause::kShutdown);
+  }
+}
+
+bool JobManager::WaitIdle(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [](const JobManager* m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return m->queue_.empty() && m->running_ == 0;
+  };
+  return mu_.AwaitWithDeadline(
+      absl::Condition(+idle, const_cast<const JobManager*>(this)), deadline);
+}
+
+int JobManager::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
+}
+
+int JobManager::running() const {
+  absl::MutexLock lock(&mu_);
+  return running_;
+}
+
+bool JobManager::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+void JobManager::WorkerLoop() {
+  auto ready = [](JobManager* m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return m->stopping_ || !m->queue_.empty();
+  };
+  while (true) {
+    std::shared_ptr<Job> job;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(+ready, this));
+      if (queue_.empty()) return;  // stopping
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+      active_.push_back(job);
+      ReportLoad();
+    }
+    RunJob(job);
+    {
+      absl::MutexLock lock(&mu_);
+      --running_;
+      active_.erase(std::find(active_.begin(), active_.end(), job));
+      OnJobEnded(job);
+      ReportLoad();
+    }
+  }
+}
+
+void JobManager::RunJob(const std::shared_ptr<Job>& job) {
+  const absl::Time start = absl::Now();
+  job->MarkRunning(start);
+  const JobSnapshot started = job->Snapshot();
+  if (started.done()) return;
+  if (events_) events_->OnStarted(started, start - started.create_time);
+  absl::StatusOr<WorkResult> result;
+  if (job->stop_.stop_requested()) {
+    result = WorkResult{"cancelled"};
+  } else {
+    JobContext context(job.get());
+    // No exception may cross into the worker loop: it would end the
+    // process and every job with it.
+    try {
+      result = job->spec_.work(context);
+    } catch (const std::exception& e) {
+      result = absl::InternalError(
+          absl::StrCat("the search failed unexpectedly: ", e.what()));
+    } catch (...) {
+      result = absl::InternalError("the search failed unexpectedly");
+    }
+  }
+  job->spec_.work = nullptr;  // frees the problem and strategy now
+  // Cache before the end becomes visible, so that whoever sees this job
+  // end and resubmits its problem finds the placement. Only the work
+  // publishes, and it has returned: the best is final.
+  if (!job->spec_.cache_key.empty()) {
+    std::shared_ptr<const v1::PartitionUpdate> best = job->Snapshot().best;
+    if (best && !best->from_cache()) {
+      absl::MutexLock lock(&mu_);
+      CacheStore(job->spec_.cache_key, std::move(best));
+    }
+  }
+  job->Finish(result, absl::Now());
+  if (events_) {
+    events_->OnFinished(job->Snapshot(), result.ok() ? result->samples : 0,
+                        result.ok() ? result->elapsed_s : 0);
+  }
+}
+
+void JobManager::OnJobEnded(const std::shared_ptr<Job>& job) {
+  if (job->spec_.retained) {
+    ended_.push_back(job);
+  } else {
+    jobs_.erase(job->id());
+  }
+}
+
+std::shared_ptr<const v1::PartitionUpdate> JobManager::CacheLookup(
+    const std::string& key) {
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second.best;
+}
+
+void JobManager::CacheStore(const std::string& key,
+                            std::shared_ptr<const v1::PartitionUpdate> best) {
+  if (options_.cache_entries <= 0) return;
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    if (best->evaluation().throughput_per_s() >
+        it->second.best->evaluation().throughput_per_s()) {
+      it->second.best = std::move(best);
+    }
+    return;
+  }
+  lru_.push_front(key);
+  cache_[key] = CacheEntry{std::move(best), lru_.begin()};
+  while (static_cast<int>(cache_.size()) > options_.cache_entries) {
+    cache_.erase(lru_.back());
+    lru_.pop_back();
+  }
+}
+
+void JobManager::JanitorLoop() {
+  auto stopping = [](JobManager* m)
+                      ABSL_NO_THREAD_SAFETY_ANALYSIS { return m->stopping_; };
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(+stopping, this),
+                               options_.janitor_period)) {
+    const absl::Time now = absl::Now();
+    for (const std::shared_ptr<Job>& job : active_) {
+      if (draining_ && now >= drain_deadline_) {
+        job->RequestStop(StopCause::kShutdown);
+      } else if (now >= job->spec_.deadline) {
+        job->RequestStop(StopCause::kDeadline);
+      }
+    }
+    // Queued jobs whose deadline passed never start.
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      std::shared_ptr<Job> job = *it;
+      if (now < job->spec_.deadline) {
+        ++it;
+        continue;
+      }
+      it = queue_.erase(it);
+      job->RequestStop(StopCause::kDeadline);
+      job->Finish(WorkResult{"cancelled"}, now);
+      if (events_) events_->OnFinished(job->Snapshot(), 0, 0);
+      OnJobEnded(job);
+      ReportLoad();
+    }
+    while (!ended_.empty() &&
+           (static_cast<int>(ended_.size()) > options_.max_finished_jobs ||
+            ended_.front()->Snapshot().end_time + options_.retention <= now)) {
+      jobs_.erase(ended_.front()->id());
+      ended_.pop_front();
+    }
+  }
+}
+
+}  // namespace mcmpart::server

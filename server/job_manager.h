@@ -1,0 +1,278 @@
+// The job manager: a bounded queue, a fixed pool of worker threads, the job
+// table with retention, deadlines, cancellation and the result cache.
+//
+// It runs opaque work functions and keeps, per job, the best update the work
+// published. It has no gRPC types and no knowledge of the solver, so that it
+// is tested without a network; the service layer turns calls into jobs and
+// job snapshots into messages, and the engine supplies the work.
+//
+// Every search the server runs is a job: SubmitJob's jobs are retained
+// after they end (for WatchJob/GetJob/ListJobs), Partition's are dropped
+// from the table when they end (their caller holds the only reference).
+#ifndef MCMPART_SERVER_JOB_MANAGER_H_
+#define MCMPART_SERVER_JOB_MANAGER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "mcmpart/v1/partitioner.pb.h"
+#include "solver/strategy.h"
+
+namespace mcmpart::server {
+
+enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+absl::string_view JobStateName(JobState state);
+
+// Why a job was asked to stop before its work ended on its own.
+enum class StopCause { kNone, kCancelled, kDeadline, kShutdown };
+
+class Job;
+
+// What a work function sees of its job. Used by the worker thread only.
+class JobContext {
+ public:
+  explicit JobContext(Job* job) : job_(job) {}
+
+  // Set when the job is cancelled, passes its deadline or the server drains;
+  // the work must return within 100 ms of it.
+  const StopToken& stop() const;
+  // The job's deadline (InfiniteFuture when none): work clamps its own
+  // budget to it so that it usually ends before the stop is needed.
+  absl::Time deadline() const;
+  // Throughput of the job's best so far (a cached one counts); 0 when none.
+  // Lets the work skip building updates that Publish would drop.
+  double best_throughput() const;
+  // Offers a new best. Kept (and watchers woken) only when its
+  // evaluation().throughput_per_s() is strictly greater than the best so
+  // far, so a job's updates strictly improve. Returns whether it was kept.
+  bool Publish(v1::PartitionUpdate update);
+
+ private:
+  Job* job_;
+};
+
+// How the work ended when it returns normally. An error status from the
+// work instead fails the job (e.g. FAILED_PRECONDITION for an infeasible
+// instance found during the search).
+struct WorkResult {
+  // "budget", "converged" or "cancelled" (the manager replaces "cancelled"
+  // by the stop cause: "cancelled", "deadline" or "shutdown").
+  std::string end_reason = "budget";
+  int64_t samples = 0;
+  double elapsed_s = 0;
+};
+using JobWork = std::function<absl::StatusOr<WorkResult>(JobContext&)>;
+
+struct JobSpec {
+  // Runs on a worker thread. Must not throw (a thrown exception fails the
+  // job with INTERNAL) and must honour JobContext::stop().
+  JobWork work;
+  // Labels for listings and logs.
+  std::string strategy;
+  std::string graph_name;
+  std::string hardware_name;
+  int num_nodes = 0;
+  // Identity of the problem for the result cache; empty = do not cache.
+  std::string cache_key;
+  // On a cache hit: true runs the work anyway (publishing only better
+  // placements), false ends the job at once with end_reason "cached".
+  bool keep_improving = false;
+  // The job is stopped (end_reason "deadline") when it passes this.
+  absl::Time deadline = absl::InfiniteFuture();
+  // false: drop the job from the table when it ends (plain calls).
+  bool retained = true;
+};
+
+// A consistent copy of a job's state. Cheap: the updates are shared.
+struct JobSnapshot {
+  std::string id;
+  JobState state = JobState::kQueued;
+  std::string strategy, graph_name, hardware_name;
+  int num_nodes = 0;
+  absl::Time create_time, start_time = absl::InfinitePast(),
+                          end_time = absl::InfinitePast();
+  // Increases on every change; WaitForChange compares against it.
+  uint64_t version = 0;
+  // The version at which `best` was last replaced.
+  uint64_t best_version = 0;
+  std::shared_ptr<const v1::PartitionUpdate> best;  // null when none yet
+  // Set once the job has ended: the best (if any) with final = true and the
+  // end reason, samples and elapsed time of the whole run.
+  std::shared_ptr<const v1::PartitionUpdate> final_update;
+  // OK when the job ended with a valid placement.
+  absl::Status status;
+  std::string end_reason;
+
+  bool done() const { return final_update != nullptr; }
+};
+
+// One job. Thread-safe. Owned jointly by the manager's table and whoever
+// watches it; outlives the manager only as a read-only record.
+class Job {
+ public:
+  Job(std::string id, JobSpec spec, absl::Time now);
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+
+  const std::string& id() const { return id_; }
+  JobSnapshot Snapshot() const;
+  // Blocks until the version differs from `seen_version`, or for `timeout`;
+  // returns the snapshot either way. Watchers poll their own cancellation
+  // between calls.
+  JobSnapshot WaitForChange(uint64_t seen_version,
+                            absl::Duration timeout) const;
+
+ private:
+  friend class JobContext;
+  friend class JobManager;
+
+  // Asks the running work to stop; the first cause wins. Returns whether
+  // this call set it.
+  bool RequestStop(StopCause cause);
+  StopCause stop_cause() const;
+  bool Publish(v1::PartitionUpdate update, bool from_cache);
+  void MarkRunning(absl::Time now);
+  // Ends the job; idempotent (the first call wins).
+  void Finish(absl::StatusOr<WorkResult> result, absl::Time now);
+
+  const std::string id_;
+  JobSpec spec_;  // work is released once the job has ended
+  StopToken stop_;
+
+  mutable absl::Mutex mu_;
+  StopCause cause_ ABSL_GUARDED_BY(mu_) = StopCause::kNone;
+  JobSnapshot snap_ ABSL_GUARDED_BY(mu_);
+  double best_throughput_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+struct JobManagerOptions {
+  // Jobs running at once (worker threads).
+  int workers = 2;
+  // Jobs waiting for a worker; Submit fails with RESOURCE_EXHAUSTED beyond.
+  int max_queue = 16;
+  // Ended retained jobs are kept this long, and at most this many.
+  absl::Duration retention = absl::Hours(1);
+  int max_finished_jobs = 1000;
+  // Problems the result cache remembers (least recently used goes first);
+  // 0 disables the cache.
+  int cache_entries = 256;
+  // How often deadlines and retention are checked; bounds how late a
+  // deadline stop can be on top of the work's own 100 ms.
+  absl::Duration janitor_period = absl::Milliseconds(10);
+};
+
+// Observes the manager for metrics and logs. Called from the manager's
+// threads, sometimes with its locks held: implementations must be quick,
+// thread-safe and must not call back into the manager.
+class JobEvents {
+ public:
+  virtual ~JobEvents() = default;
+  virtual void OnRejected() {}
+  virtual void OnCacheHit() {}
+  virtual void OnLoad(int queued, int running) {}
+  virtual void OnStarted(const JobSnapshot& job, absl::Duration waited) {}
+  // `samples` and `elapsed_s` of the whole run (0 when it never ran).
+  virtual void OnFinished(const JobSnapshot& job, int64_t samples,
+                          double elapsed_s) {}
+};
+
+class JobManager {
+ public:
+  // Starts the workers and the janitor. `events` may be null; it must
+  // outlive the manager.
+  JobManager(const JobManagerOptions& options, JobEvents* events);
+  // Stops every job (cause kShutdown) and joins the threads.
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Queues a job and returns it at once. On a cache hit the job already
+  // holds the cached placement (and, without keep_improving, has ended).
+  // Errors: RESOURCE_EXHAUSTED when the queue is full (the message gives the
+  // limit); UNAVAILABLE after Drain; INVALID_ARGUMENT without work.
+  absl::StatusOr<std::shared_ptr<Job>> Submit(JobSpec spec);
+
+  // NOT_FOUND for an id that is unknown or no longer retained.
+  absl::StatusOr<std::shared_ptr<Job>> Find(const std::string& id) const;
+
+  // Stops a job: a queued one ends at once, a running one within 100 ms.
+  // Ending jobs is not an error.
+  void Cancel(Job& job, StopCause cause = StopCause::kCancelled);
+  absl::StatusOr<JobSnapshot> Cancel(const std::string& id);
+
+  // Retained jobs, newest first, at most `limit` (0 = all).
+  std::vector<JobSnapshot> List(int limit = 0) const;
+
+  // Refuses new jobs from now on, ends queued jobs (end_reason "shutdown")
+  // and gives running jobs until now + `grace` before they are stopped with
+  // their best placement. Returns at once; see WaitIdle.
+  void Drain(absl::Duration grace);
+  // Waits until no job is queued or running, or `deadline`; returns whether
+  // the manager is idle.
+  bool WaitIdle(absl::Time deadline) const;
+
+  int queued() const;
+  int running() const;
+  bool draining() const;
+
+ private:
+  void WorkerLoop();
+  void JanitorLoop();
+  void RunJob(const std::shared_ptr<Job>& job);
+  // After a job ended: table and retention bookkeeping.
+  void OnJobEnded(const std::shared_ptr<Job>& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CacheStore(const std::string& key,
+                  std::shared_ptr<const v1::PartitionUpdate> best)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<const v1::PartitionUpdate> CacheLookup(const std::string& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportLoad() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const JobManagerOptions options_;
+  JobEvents* const events_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t id_salt_ = 0;
+  std::deque<std::shared_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);
+  // Every job not yet dropped: queued, running and retained ended ones.
+  absl::flat_hash_map<std::string, std::shared_ptr<Job>> jobs_
+      ABSL_GUARDED_BY(mu_);
+  // Retained ended jobs, oldest first, for retention.
+  std::deque<std::shared_ptr<Job>> ended_ ABSL_GUARDED_BY(mu_);
+  // Jobs currently running, for deadlines and drain.
+  std::vector<std::shared_ptr<Job>> active_ ABSL_GUARDED_BY(mu_);
+
+  // LRU result cache: key -> best update; lru_ front is the most recent.
+  struct CacheEntry {
+    std::shared_ptr<const v1::PartitionUpdate> best;
+    std::list<std::string>::iterator lru;
+  };
+  absl::flat_hash_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);
+
+  std::vector<std::thread> workers_;
+  std::thread janitor_;
+};
+
+}  // namespace mcmpart::server
+
+#endif  // MCMPART_SERVER_JOB_MANAGER_H_

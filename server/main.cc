@@ -1,0 +1,171 @@
+// mcmpart-server: the long-running partitioning service. Wiring only: every
+// behaviour lives in the library (server/*.h).
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "server/config.h"
+#include "server/engine.h"
+#include "server/job_manager.h"
+#include "server/log.h"
+#include "server/metrics_http.h"
+#include "server/rl_strategy_factory.h"
+#include "server/server.h"
+#include "server/strategy_factory.h"
+#include "server/telemetry.h"
+
+namespace mcmpart::server {
+namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  // Async-signal-safe: one write. A second signal while draining is
+  // harmless (the drain is idempotent; the reader takes only the first).
+  const int saved = errno;
+  (void)!write(g_signal_pipe[1], &sig, sizeof(sig));
+  errno = saved;
+}
+
+int Run(const std::vector<std::string>& args) {
+  bool help = false;
+  absl::StatusOr<ServerConfig> config = ParseConfig(args, ProcessEnv(), &help);
+  if (help) {
+    std::cout << ConfigHelp();
+    return 0;
+  }
+  if (!config.ok()) {
+    std::cerr << "mcmpart-server: " << config.status().message() << "\n";
+    return 2;
+  }
+
+  // SIGTERM/SIGINT start the drain. A handler that writes to a pipe works
+  // whichever thread the signal lands on: libraries (Torch, gRPC) start
+  // threads of their own, some before main, so masking is not enough.
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
+    std::cerr << "mcmpart-server: pipe: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+
+  Telemetry telemetry(config->log_jobs);
+
+  // Policies are loaded once, here, and stay warm for the process's life.
+  // Without an explicit --policy-dir a missing checkpoint directory is not
+  // fatal: the server runs the classical strategies and says so.
+  std::unique_ptr<RlStrategyFactory> rl;
+  {
+    absl::StatusOr<std::unique_ptr<RlStrategyFactory>> loaded =
+        RlStrategyFactory::Load(config->policy_dir, [&](absl::Duration d) {
+          telemetry.RecordFineTune(d);
+        });
+    if (loaded.ok()) {
+      rl = *std::move(loaded);
+      std::vector<std::string> names;
+      for (const v1::PolicyInfo& p : rl->Policies()) names.push_back(p.name());
+      LogLine(
+          "info", "policies_loaded",
+          {{"dir", rl->directory()}, {"policies", absl::StrJoin(names, ",")}});
+    } else if (!config->policy_dir.empty()) {
+      std::cerr << "mcmpart-server: --policy-dir " << config->policy_dir << ": "
+                << loaded.status().message() << "\n";
+      return 2;
+    } else {
+      LogLine(
+          "warning", "policies_unavailable",
+          {{"message", std::string(loaded.status().message())},
+           {"effect", "the rl strategy is off; classical strategies only"}});
+    }
+  }
+  ClassicalStrategyFactory classical;
+  std::vector<const StrategyFactory*> factories;
+  if (rl) factories.push_back(rl.get());
+  factories.push_back(&classical);
+  StrategyRegistry strategies(factories, config->strategy);
+  if (!config->strategy.empty() &&
+      strategies.default_name() != config->strategy) {
+    std::cerr << "mcmpart-server: --strategy is '" << config->strategy
+              << "'; this server runs "
+              << absl::StrJoin(strategies.Names(), ", ") << "\n";
+    return 2;
+  }
+
+  std::unique_ptr<MetricsEndpoint> metrics;
+  if (config->metrics_port != 0) {
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started =
+        MetricsEndpoint::Start(config->metrics_host, config->metrics_port,
+                               telemetry.registry());
+    if (!started.ok()) {
+      std::cerr << "mcmpart-server: metrics: " << started.status().message()
+                << " (--metrics-port 0 turns it off)\n";
+      return 2;
+    }
+    metrics = *std::move(started);
+  }
+
+  JobManager jobs(config->jobs, &telemetry);
+  Engine engine(config->engine, &strategies, &telemetry);
+  absl::StatusOr<std::unique_ptr<PartitionServer>> server =
+      PartitionServer::Start(config->server, &engine, &jobs, &telemetry);
+  if (!server.ok()) {
+    std::cerr << "mcmpart-server: " << server.status().message() << "\n";
+    return 2;
+  }
+  LogLine("info", "server_start",
+          {{"address", config->server.address},
+           {"port", (*server)->port()},
+           {"metrics_port", metrics ? metrics->port() : 0},
+           {"workers", config->jobs.workers},
+           {"max_queue", config->jobs.max_queue},
+           {"default_strategy", strategies.default_name()},
+           {"strategies", absl::StrJoin(strategies.Names(), ",")},
+           {"tls", !config->server.tls_cert_file.empty()},
+           {"mtls", !config->server.tls_client_ca_file.empty()}});
+
+  std::thread waiter([&] {
+    int sig = 0;
+    while (read(g_signal_pipe[0], &sig, sizeof(sig)) < 0 && errno == EINTR) {
+    }
+    LogLine("info", "server_drain",
+            {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+             {"grace_s", absl::ToDoubleSeconds(config->shutdown_grace)},
+             {"running", jobs.running()},
+             {"queued", jobs.queued()}});
+    (*server)->Shutdown(config->shutdown_grace);
+  });
+  (*server)->Wait();
+  waiter.join();
+  LogLine("info", "server_stop", {});
+  return 0;
+}
+
+}  // namespace
+}  // namespace mcmpart::server
+
+int main(int argc, char** argv) {
+  try {
+    return mcmpart::server::Run(
+        std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::cerr << "mcmpart-server: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

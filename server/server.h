@@ -1,0 +1,89 @@
+// The gRPC server around the Partitioner service: listening address,
+// transport security, keepalive and connection-age settings, health,
+// reflection, and the drain on shutdown.
+#ifndef MCMPART_SERVER_SERVER_H_
+#define MCMPART_SERVER_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/engine.h"
+#include "server/job_manager.h"
+#include "server/service.h"
+#include "server/telemetry.h"
+
+namespace mcmpart::server {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free one (see PartitionServer::port()).
+  std::string address = "0.0.0.0:50051";
+  // Largest request or reply message, in bytes; larger requests fail with
+  // RESOURCE_EXHAUSTED before any handler runs.
+  int max_message_bytes = 64 << 20;
+  // Threads gRPC may use for handlers (each open stream holds one); calls
+  // beyond fail with RESOURCE_EXHAUSTED.
+  int max_threads = 256;
+  // PEM files. With cert and key the server speaks TLS; with a client CA as
+  // well it requires and verifies client certificates (mTLS).
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
+  // HTTP/2 keepalive pings from the server, and the rate of client pings
+  // it tolerates.
+  absl::Duration keepalive_time = absl::Minutes(2);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  absl::Duration keepalive_min_client_interval = absl::Seconds(10);
+  // Connections are closed gracefully after this age (plus the grace for
+  // calls in flight), so that clients re-resolve and load balancers
+  // spread them; InfiniteDuration keeps them.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
+  absl::Duration max_connection_idle = absl::InfiniteDuration();
+  bool reflection = true;
+  ServiceOptions service;
+};
+
+// Owns the grpc::Server and the service; the engine, job manager and
+// telemetry are the caller's and must outlive it.
+class PartitionServer {
+ public:
+  // Builds and starts the server. Errors: INVALID_ARGUMENT for unreadable
+  // TLS files or bad options, UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<PartitionServer>> Start(
+      const ServerOptions& options, Engine* engine, JobManager* jobs,
+      Telemetry* telemetry);
+  ~PartitionServer();
+
+  // The bound port.
+  int port() const { return port_; }
+
+  // The drain: health goes NOT_SERVING, new work is refused (UNAVAILABLE),
+  // queued jobs end, running jobs get half of `grace` and then end with
+  // their best placement, which streams still deliver; after `grace` the
+  // remaining calls are cancelled. Returns when the server has stopped.
+  // Idempotent and thread-safe.
+  void Shutdown(absl::Duration grace);
+
+  // Blocks until Shutdown has completed.
+  void Wait();
+
+  // NOT_SERVING after Shutdown began.
+  bool serving() const;
+
+ private:
+  PartitionServer() = default;
+
+  JobManager* jobs_ = nullptr;
+  std::unique_ptr<PartitionerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  mutable absl::Mutex mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace mcmpart::server
+
+#endif  // MCMPART_SERVER_SERVER_H_

@@ -1,0 +1,224 @@
+#include "server/telemetry.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/support/status_code_enum.h"
+#include "prometheus/text_serializer.h"
+#include "server/log.h"
+
+namespace mcmpart::server {
+namespace {
+
+constexpr char kService[] = "mcmpart.v1.Partitioner";
+
+// Seconds from 1 ms to 5 min: RPCs range from an Evaluate (ms) to a long
+// search (minutes).
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+      1,     2.5,    5,     10,   30,    60,   120, 300};
+  return *b;
+}
+
+const char* CodeName(int code) {
+  static const char* const kNames[] = {"OK",
+                                       "Canceled",
+                                       "Unknown",
+                                       "InvalidArgument",
+                                       "DeadlineExceeded",
+                                       "NotFound",
+                                       "AlreadyExists",
+                                       "PermissionDenied",
+                                       "ResourceExhausted",
+                                       "FailedPrecondition",
+                                       "Aborted",
+                                       "OutOfRange",
+                                       "Unimplemented",
+                                       "Internal",
+                                       "Unavailable",
+                                       "DataLoss",
+                                       "Unauthenticated"};
+  return code >= 0 && code <= 16 ? kNames[code] : "Unknown";
+}
+
+}  // namespace
+
+Telemetry::Telemetry(bool log_jobs)
+    : log_jobs_(log_jobs),
+      registry_(std::make_shared<prometheus::Registry>()),
+      started_(prometheus::BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("RPCs started on the server.")
+                   .Register(*registry_)),
+      handled_(prometheus::BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("RPCs completed on the server, by status code.")
+                   .Register(*registry_)),
+      handling_seconds_(
+          prometheus::BuildHistogram()
+              .Name("grpc_server_handling_seconds")
+              .Help("Time from the start of an RPC to its status, seconds.")
+              .Register(*registry_)),
+      jobs_running_(prometheus::BuildGauge()
+                        .Name("mcmpart_jobs_running")
+                        .Help("Searches running on a worker.")
+                        .Register(*registry_)
+                        .Add({})),
+      jobs_queued_(prometheus::BuildGauge()
+                       .Name("mcmpart_jobs_queued")
+                       .Help("Searches waiting for a worker.")
+                       .Register(*registry_)
+                       .Add({})),
+      jobs_rejected_(prometheus::BuildCounter()
+                         .Name("mcmpart_jobs_rejected_total")
+                         .Help("Searches refused because the queue was full "
+                               "(RESOURCE_EXHAUSTED).")
+                         .Register(*registry_)
+                         .Add({})),
+      jobs_finished_(prometheus::BuildCounter()
+                         .Name("mcmpart_jobs_finished_total")
+                         .Help("Searches ended, by state and end reason.")
+                         .Register(*registry_)),
+      queue_wait_seconds_(prometheus::BuildHistogram()
+                              .Name("mcmpart_queue_wait_seconds")
+                              .Help("Time a search waited for a worker.")
+                              .Register(*registry_)
+                              .Add({}, LatencyBuckets())),
+      job_seconds_(prometheus::BuildHistogram()
+                       .Name("mcmpart_job_seconds")
+                       .Help("Time a search ran on its worker.")
+                       .Register(*registry_)
+                       .Add({}, LatencyBuckets())),
+      samples_(prometheus::BuildCounter()
+                   .Name("mcmpart_samples_total")
+                   .Help("Candidate placements tried by searches "
+                         "(rate() gives samples per second).")
+                   .Register(*registry_)
+                   .Add({})),
+      cache_hits_(prometheus::BuildCounter()
+                      .Name("mcmpart_cache_hits_total")
+                      .Help("Searches answered at once from the result "
+                            "cache.")
+                      .Register(*registry_)
+                      .Add({})),
+      repairs_(prometheus::BuildCounter()
+                   .Name("mcmpart_repairs_total")
+                   .Help("Repair calls (rate() gives repairs per second).")
+                   .Register(*registry_)
+                   .Add({})),
+      repair_failures_(prometheus::BuildCounter()
+                           .Name("mcmpart_repair_failures_total")
+                           .Help("Repairs that found no valid placement.")
+                           .Register(*registry_)
+                           .Add({})),
+      repair_seconds_(prometheus::BuildHistogram()
+                          .Name("mcmpart_repair_seconds")
+                          .Help("Repair latency.")
+                          .Register(*registry_)
+                          .Add({}, LatencyBuckets())),
+      quality_(prometheus::BuildHistogram()
+                   .Name("mcmpart_placement_quality")
+                   .Help("Quality (throughput / upper bound) of the best "
+                         "placement each search returned.")
+                   .Register(*registry_)
+                   .Add({},
+                        prometheus::Histogram::BucketBoundaries{
+                            0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
+                            0.95, 0.98, 1.0})),
+      fine_tune_seconds_(prometheus::BuildHistogram()
+                             .Name("mcmpart_fine_tune_seconds")
+                             .Help("Time spent fine-tuning a policy copy per "
+                                   "request.")
+                             .Register(*registry_)
+                             .Add({}, LatencyBuckets())) {}
+
+std::string Telemetry::Render() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Telemetry::RpcStarted(absl::string_view method, absl::string_view type) {
+  started_
+      .Add({{"grpc_service", kService},
+            {"grpc_method", std::string(method)},
+            {"grpc_type", std::string(type)}})
+      .Increment();
+}
+
+void Telemetry::RpcHandled(absl::string_view method, absl::string_view type,
+                           int code, absl::Duration latency) {
+  const prometheus::Labels labels{{"grpc_service", kService},
+                                  {"grpc_method", std::string(method)},
+                                  {"grpc_type", std::string(type)}};
+  prometheus::Labels with_code = labels;
+  with_code["grpc_code"] = CodeName(code);
+  handled_.Add(with_code).Increment();
+  handling_seconds_.Add(labels, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Telemetry::RecordFineTune(absl::Duration time) {
+  fine_tune_seconds_.Observe(absl::ToDoubleSeconds(time));
+}
+
+void Telemetry::OnRejected() { jobs_rejected_.Increment(); }
+
+void Telemetry::OnCacheHit() { cache_hits_.Increment(); }
+
+void Telemetry::OnLoad(int queued, int running) {
+  jobs_queued_.Set(queued);
+  jobs_running_.Set(running);
+}
+
+void Telemetry::OnStarted(const JobSnapshot& job, absl::Duration waited) {
+  queue_wait_seconds_.Observe(absl::ToDoubleSeconds(waited));
+  if (!log_jobs_) return;
+  LogLine("info", "job_start",
+          {{"job", job.id},
+           {"strategy", job.strategy},
+           {"graph", job.graph_name},
+           {"nodes", job.num_nodes},
+           {"hardware", job.hardware_name},
+           {"queued_s", absl::ToDoubleSeconds(waited)}});
+}
+
+void Telemetry::OnFinished(const JobSnapshot& job, int64_t samples,
+                           double elapsed_s) {
+  jobs_finished_
+      .Add({{"state", std::string(JobStateName(job.state))},
+            {"end_reason", job.end_reason}})
+      .Increment();
+  if (samples > 0) samples_.Increment(static_cast<double>(samples));
+  if (elapsed_s > 0) job_seconds_.Observe(elapsed_s);
+  const double quality = job.best ? job.best->evaluation().quality() : 0;
+  const double throughput =
+      job.best ? job.best->evaluation().throughput_per_s() : 0;
+  if (job.best) quality_.Observe(quality);
+  if (!log_jobs_) return;
+  LogLine(job.status.ok() ? "info" : "warning", "job_end",
+          {{"job", job.id},
+           {"strategy", job.strategy},
+           {"graph", job.graph_name},
+           {"nodes", job.num_nodes},
+           {"hardware", job.hardware_name},
+           {"state", std::string(JobStateName(job.state))},
+           {"end_reason", job.end_reason},
+           {"from_cache", job.best != nullptr && job.best->from_cache()},
+           {"samples", samples},
+           {"elapsed_s", elapsed_s},
+           {"throughput_per_s", throughput},
+           {"quality", quality},
+           {"status", std::string(absl::StatusCodeToString(job.status.code()))},
+           {"message", std::string(job.status.message())}});
+}
+
+void Telemetry::OnRepair(absl::Duration latency, const absl::Status& status) {
+  repairs_.Increment();
+  repair_seconds_.Observe(absl::ToDoubleSeconds(latency));
+  if (!status.ok()) repair_failures_.Increment();
+}
+
+}  // namespace mcmpart::server

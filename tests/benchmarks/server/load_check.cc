@@ -1,0 +1,304 @@
+// server_load_check: N concurrent clients send Partition calls for the
+// shared graphs to a real mcmpart-server for a fixed time and report errors
+// and the time to the first update (p50, p99). Not part of ctest: a
+// measurement, run by hand (docs/benchmarks.md, "Server").
+//
+//   server_load_check [--target HOST:PORT] [--clients 16] [--duration 60s]
+//                     [--budget 2s] [--workers 2] [--max-queue 16]
+//                     [--keep-improving]
+//
+// Without --target it starts the mcmpart-server binary built next to it on
+// a free loopback port (with --workers and --max-queue) and stops it with
+// SIGTERM at the end.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "mcmpart/v1/partitioner.grpc.pb.h"
+#include "solver/graph_io.h"
+
+namespace {
+
+// The shared graphs that have a valid placement on the preset given. Four
+// fit no preset (one node's weights exceed a chip's SRAM): vgg16,
+// gpt2_small (docs/problem.md), alexnet and bert_large; they would only
+// measure the FAILED_PRECONDITION path.
+struct Model {
+  const char* name;
+  const char* preset;
+};
+constexpr Model kModels[] = {
+    {"bert_base", "ring8"},          {"efficientnet_b0", "ring4"},
+    {"googlenet", "ring4"},          {"inception_v3", "ring4"},
+    {"mnasnet1_0", "ring4"},         {"mobilenet_v2", "ring4"},
+    {"mobilenet_v3_large", "ring4"}, {"regnet_y_400mf", "ring4"},
+    {"resnet18", "ring4"},           {"resnet50", "ring4"},
+    {"resnext50_32x4d", "ring4"},    {"shufflenet_v2", "ring4"},
+    {"squeezenet1_1", "ring4"},
+};
+
+struct Args {
+  std::string target;
+  int clients = 16;
+  absl::Duration duration = absl::Seconds(60);
+  absl::Duration budget = absl::Seconds(2);
+  int workers = 2;
+  int max_queue = 16;
+  // Every call searches (the cached placement is still sent first), so
+  // the queue fills and RESOURCE_EXHAUSTED shows.
+  bool keep_improving = false;
+};
+
+bool ParseArgs(int argc, char** argv, Args* a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") return false;
+    if (flag == "--keep-improving") {
+      a->keep_improving = true;
+      continue;
+    }
+    if (i + 1 >= argc) return false;
+    const std::string v = argv[++i];
+    if (flag == "--target") {
+      a->target = v;
+    } else if (flag == "--clients") {
+      if (!absl::SimpleAtoi(v, &a->clients) || a->clients < 1) return false;
+    } else if (flag == "--duration") {
+      if (!absl::ParseDuration(v, &a->duration)) return false;
+    } else if (flag == "--budget") {
+      if (!absl::ParseDuration(v, &a->budget)) return false;
+    } else if (flag == "--workers") {
+      if (!absl::SimpleAtoi(v, &a->workers)) return false;
+    } else if (flag == "--max-queue") {
+      if (!absl::SimpleAtoi(v, &a->max_queue)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i =
+      std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5));
+  return v[i];
+}
+
+struct Stats {
+  std::mutex mu;
+  int64_t calls = 0, ok = 0, from_cache = 0;
+  std::map<std::string, int64_t> errors;  // code name -> count
+  std::vector<double> first_update_ms, first_update_cached_ms,
+      first_update_search_ms, call_ms;
+  std::vector<double> quality;
+};
+
+const char* CodeName(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    default:
+      return "OTHER";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (!ParseArgs(argc, argv, &args)) {
+    std::cerr << "usage: server_load_check [--target HOST:PORT] [--clients N] "
+                 "[--duration 60s] [--budget 2s] [--workers N] "
+                 "[--max-queue N] [--keep-improving]\n";
+    return 2;
+  }
+  std::vector<std::string> bytes;
+  for (const Model& m : kModels) {
+    absl::StatusOr<std::string> b = mcmpart::ReadFile(
+        absl::StrCat(MCMPART_TEST_DATA_DIR, "/graphs/", m.name, ".onnx"));
+    if (!b.ok()) {
+      std::cerr << b.status().message() << "\n";
+      return 2;
+    }
+    bytes.push_back(*std::move(b));
+  }
+
+  pid_t server = -1;
+  if (args.target.empty()) {
+    const int port = FreePort();
+    args.target = absl::StrCat("127.0.0.1:", port);
+    server = fork();
+    if (server == 0) {
+      const std::string p = absl::StrCat("--port=", port);
+      const std::string w = absl::StrCat("--workers=", args.workers);
+      const std::string q = absl::StrCat("--max-queue=", args.max_queue);
+      execl(MCMPART_SERVER_BINARY, MCMPART_SERVER_BINARY, "--host=127.0.0.1",
+            p.c_str(), w.c_str(), q.c_str(), "--metrics-port=0",
+            "--no-log-jobs", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(
+      args.target, grpc::InsecureChannelCredentials(), channel_args);
+  if (!channel->WaitForConnected(
+          absl::ToChronoTime(absl::Now() + absl::Seconds(30)))) {
+    std::cerr << "cannot connect to " << args.target << "\n";
+    if (server > 0) kill(server, SIGTERM);
+    return 2;
+  }
+
+  Stats stats;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + args.duration;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < args.clients; ++c) {
+    clients.emplace_back([&, c] {
+      // One channel per client, as separate build machines would have.
+      auto ch = grpc::CreateCustomChannel(
+          args.target, grpc::InsecureChannelCredentials(), channel_args);
+      auto stub = mcmpart::v1::Partitioner::NewStub(ch);
+      std::mt19937 rng(c);
+      while (absl::Now() < end) {
+        const int m = static_cast<int>(rng() % std::size(kModels));
+        mcmpart::v1::PartitionRequest request;
+        request.mutable_problem()->set_onnx_model(bytes[m]);
+        request.mutable_problem()->set_preset(kModels[m].preset);
+        request.mutable_budget()->set_time_s(
+            absl::ToDoubleSeconds(args.budget));
+        request.set_seed(c);
+        request.set_keep_improving(args.keep_improving);
+        grpc::ClientContext context;
+        // Generous: a queued call may wait for several budgets.
+        context.set_deadline(
+            absl::ToChronoTime(absl::Now() + args.budget * (args.clients + 2) +
+                               absl::Seconds(30)));
+        const absl::Time t0 = absl::Now();
+        auto reader = stub->Partition(&context, request);
+        mcmpart::v1::PartitionUpdate u, last;
+        double first_ms = -1;
+        bool cached = false;
+        while (reader->Read(&u)) {
+          if (first_ms < 0) {
+            first_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+            cached = u.from_cache();
+          }
+          last = u;
+        }
+        const grpc::Status s = reader->Finish();
+        const double call_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+        if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          // A build machine told "busy" backs off before retrying.
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        std::lock_guard<std::mutex> lock(stats.mu);
+        ++stats.calls;
+        if (!s.ok()) {
+          const int64_t n = ++stats.errors[CodeName(s.error_code())];
+          if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED &&
+              n <= 5) {
+            std::cerr << kModels[m].name << ": " << CodeName(s.error_code())
+                      << ": " << s.error_message() << "\n";
+          }
+          continue;
+        }
+        ++stats.ok;
+        stats.call_ms.push_back(call_ms);
+        stats.quality.push_back(last.evaluation().quality());
+        if (first_ms >= 0) {
+          stats.first_update_ms.push_back(first_ms);
+          (cached ? stats.first_update_cached_ms : stats.first_update_search_ms)
+              .push_back(first_ms);
+          if (cached) ++stats.from_cache;
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  const double wall_s = absl::ToDoubleSeconds(absl::Now() - start);
+
+  if (server > 0) {
+    kill(server, SIGTERM);
+    int status = 0;
+    waitpid(server, &status, 0);
+  }
+
+  int64_t other_errors = 0;
+  for (const auto& [code, n] : stats.errors) {
+    if (code != "RESOURCE_EXHAUSTED") other_errors += n;
+  }
+  std::printf(
+      "server_load_check: %d clients, %.0f s, budget %.1f s per call, "
+      "target %s\n",
+      args.clients, wall_s, absl::ToDoubleSeconds(args.budget),
+      args.target.c_str());
+  std::printf(
+      "calls %lld  ok %lld  answered from cache %lld  "
+      "RESOURCE_EXHAUSTED %lld  other errors %lld  (%.1f calls/s)\n",
+      static_cast<long long>(stats.calls), static_cast<long long>(stats.ok),
+      static_cast<long long>(stats.from_cache),
+      static_cast<long long>(stats.errors["RESOURCE_EXHAUSTED"]),
+      static_cast<long long>(other_errors), stats.calls / wall_s);
+  auto row = [](const char* what, const std::vector<double>& v) {
+    std::printf("%-28s n=%-6zu p50 %9.1f ms  p99 %9.1f ms  max %9.1f ms\n",
+                what, v.size(), Percentile(v, 0.5), Percentile(v, 0.99),
+                v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
+  };
+  row("first update, all", stats.first_update_ms);
+  row("first update, cache hit", stats.first_update_cached_ms);
+  row("first update, search", stats.first_update_search_ms);
+  row("whole call", stats.call_ms);
+  std::printf("quality of returned placements: p50 %.3f  min %.3f\n",
+              Percentile(stats.quality, 0.5),
+              stats.quality.empty() ? 0.0
+                                    : *std::min_element(stats.quality.begin(),
+                                                        stats.quality.end()));
+  return other_errors == 0 ? 0 : 1;
+}

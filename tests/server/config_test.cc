@@ -1,0 +1,84 @@
+#include "server/config.h"
+
+#include <map>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mcmpart::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+EnvLookup Env(std::map<std::string, std::string> vars) {
+  return [vars](const char* name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
+  bool help = true;
+  absl::StatusOr<ServerConfig> c = ParseConfig({}, Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(help);
+  EXPECT_EQ(c->port, 50051);
+  EXPECT_EQ(c->metrics_port, 9464);
+  EXPECT_EQ(c->server.address, "0.0.0.0:50051");
+  EXPECT_EQ(c->jobs.max_queue, 16);
+  EXPECT_EQ(c->engine.default_time_budget, absl::Seconds(10));
+  EXPECT_EQ(c->server.max_connection_age, absl::InfiniteDuration());
+  EXPECT_TRUE(c->server.reflection);
+}
+
+TEST(ConfigTest, FlagsBeatEnvironmentBeatsDefaults) {
+  bool help = false;
+  absl::StatusOr<ServerConfig> c = ParseConfig(
+      {"--port", "7000", "--max-queue=3", "--no-reflection",
+       "--default-time-budget", "250ms", "--max-connection-age=30m"},
+      Env({{"MCMPART_SERVER_PORT", "6000"},
+           {"MCMPART_SERVER_WORKERS", "5"},
+           {"MCMPART_SERVER_CACHE_KEEP_IMPROVING", "true"}}),
+      &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->port, 7000);
+  EXPECT_EQ(c->jobs.workers, 5);
+  EXPECT_EQ(c->jobs.max_queue, 3);
+  EXPECT_FALSE(c->server.reflection);
+  EXPECT_TRUE(c->engine.keep_improving);
+  EXPECT_EQ(c->engine.default_time_budget, absl::Milliseconds(250));
+  EXPECT_EQ(c->server.max_connection_age, absl::Minutes(30));
+}
+
+TEST(ConfigTest, ErrorsNameTheFlagOrVariable) {
+  bool help = false;
+  EXPECT_THAT(ParseConfig({"--port", "x"}, Env({}), &help).status().message(),
+              HasSubstr("--port is 'x'"));
+  EXPECT_THAT(ParseConfig({"--bogus"}, Env({}), &help).status().message(),
+              HasSubstr("unknown flag '--bogus'"));
+  EXPECT_THAT(ParseConfig({"--workers"}, Env({}), &help).status().message(),
+              HasSubstr("--workers needs a value"));
+  EXPECT_THAT(
+      ParseConfig({}, Env({{"MCMPART_SERVER_SHUTDOWN_GRACE", "soon"}}), &help)
+          .status()
+          .message(),
+      HasSubstr("MCMPART_SERVER_SHUTDOWN_GRACE is 'soon'"));
+}
+
+TEST(ConfigTest, HelpListsEveryFlagWithItsVariable) {
+  bool help = false;
+  ASSERT_TRUE(ParseConfig({"--help"}, Env({}), &help).ok());
+  EXPECT_TRUE(help);
+  const std::string text = ConfigHelp();
+  for (const char* s :
+       {"--port N", "$MCMPART_SERVER_PORT", "--metrics-port", "--tls-client-ca",
+        "--max-connection-age", "--shutdown-grace", "--policy-dir",
+        "--max-message-bytes", "--max-nodes"}) {
+    EXPECT_THAT(text, HasSubstr(s));
+  }
+}
+
+}  // namespace
+}  // namespace mcmpart::server
