@@ -282,7 +282,8 @@ StreamOutcome ReadStream(grpc::ClientContext& ctx, Reader& reader,
   v1::PartitionUpdate u;
   while (reader.Read(&u)) {
     if (!u.placement().assignment().empty()) {
-      progress.Update(u);
+      // The final update repeats the best; show only improvements.
+      if (!u.final()) progress.Update(u);
       out.best = u;
     }
     if (u.final()) out.final_update = u;

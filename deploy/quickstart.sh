@@ -24,19 +24,37 @@ if [ "$mode" = test ]; then
   exec ctest --test-dir "$build" --output-on-failure -j "$jobs"
 fi
 
-# The main job: import a real model, search placements on a preset MCM,
-# and score the result independently.
+# The main job: start the server with the shipped policy, partition a
+# bundled real model through the CLI, and report on the result.
 mcmpart="$build/client/mcmpart"
+server_bin="$build/server/mcmpart-server"
+port="${MCMPART_DEMO_PORT:-50051}"
 out="$build/demo"
 mkdir -p "$out"
 model=tests/data/graphs/resnet50.onnx
-echo "== mcmpart convert $model"
-"$mcmpart" convert "$model" -o "$out/resnet50.json"
-echo "== mcmpart search resnet50 on ring4 (anneal, 5 s)"
-"$mcmpart" search "$out/resnet50.json" --preset ring4 --strategy anneal \
-  --time-budget 5s --seed 1 --out "$out/placement.json"
+
+echo "== starting mcmpart-server on localhost:$port (log: $out/server.log)"
+"$server_bin" --host 127.0.0.1 --port "$port" --metrics-host 127.0.0.1 \
+  --metrics-port 0 >"$out/server.log" 2>&1 &
+server_pid=$!
+trap 'kill -TERM "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
+export MCMPART_SERVER="localhost:$port"
+for _ in $(seq 1 100); do
+  if "$mcmpart" policies >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "mcmpart-server exited; see $out/server.log" >&2
+    cat "$out/server.log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+"$mcmpart" policies
 echo
-echo "== mcmpart evaluate the placement"
-"$mcmpart" evaluate "$out/resnet50.json" "$out/placement.json" --preset ring4
+echo "== mcmpart partition $model --preset ring4 (10 s)"
+"$mcmpart" partition "$model" --preset ring4 --time-budget 10s --seed 1 \
+  --out "$out/placement.json"
 echo
-echo "placement written to $out/placement.json"
+echo "== mcmpart report"
+"$mcmpart" report "$model" "$out/placement.json" --preset ring4 \
+  --svg "$out/placement.svg" --dot "$out/placement.dot" >/dev/null
+echo "placement: $out/placement.json  picture: $out/placement.svg  graph: $out/placement.dot"
