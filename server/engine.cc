@@ -342,20 +342,7 @@ absl::StatusOr<v1::RepairReport> Engine::Repair(
       mcmpart::Repair(problem, *candidate, weights, options);
   if (events_) events_->OnRepair(absl::Now() - start, repaired.status());
   if (!repaired.ok()) return repaired.status();
-  v1::RepairReport report;
-  *report.mutable_assignment() =
-      AssignmentToProto(problem.graph(), repaired->placement).assignment();
-  report.set_distance(repaired->distance);
-  report.set_changed_nodes(repaired->changed_nodes);
-  report.set_optimal(repaired->optimal);
-  report.set_solve_s(absl::ToDoubleSeconds(repaired->solve_time));
-  report.set_limit(repaired->cancelled        ? "cancelled"
-                   : repaired->time_limit_hit ? "time"
-                   : repaired->fail_limit_hit ? "failures"
-                                              : "");
-  *report.mutable_evaluation() =
-      Evaluator(problem).Evaluate(repaired->placement);
-  return report;
+  return MakeRepairReport(problem, *repaired);
 }
 
 v1::ListPoliciesResponse Engine::ListPolicies() const {

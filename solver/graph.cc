@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <queue>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "solver/topological_order.h"
 
 namespace mcmpart {
 namespace {
@@ -19,39 +19,6 @@ absl::Status CheckFigure(const v1::Node& node, absl::string_view field,
   return absl::InvalidArgumentError(
       absl::StrCat("node '", node.name(), "': ", field, " is ", value,
                    "; must be a finite number >= 0"));
-}
-
-// Among the nodes Kahn's algorithm could not order, every node has a
-// predecessor that is also unordered, so walking predecessors must revisit a
-// node: that loop is a cycle to show the user.
-std::string DescribeCycle(const std::vector<std::vector<int>>& preds,
-                          const std::vector<int>& indegree,
-                          const v1::Graph& proto) {
-  int start = 0;
-  while (indegree[start] == 0) ++start;
-  std::vector<int> seen_at(indegree.size(), -1);
-  std::vector<int> walk;
-  int v = start;
-  while (seen_at[v] < 0) {
-    seen_at[v] = static_cast<int>(walk.size());
-    walk.push_back(v);
-    for (int u : preds[v]) {
-      if (indegree[u] > 0) {
-        v = u;
-        break;
-      }
-    }
-  }
-  // walk[seen_at[v]..] follows edges backwards; print them forwards,
-  // starting from the node that comes first in the message.
-  std::vector<int> cycle(walk.rbegin(), walk.rend() - seen_at[v]);
-  std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()),
-              cycle.end());
-  std::vector<std::string> names;
-  for (int u : cycle)
-    names.push_back(absl::StrCat("'", proto.nodes(u).name(), "'"));
-  names.push_back(names.front());
-  return absl::StrJoin(names, " -> ");
 }
 
 }  // namespace
@@ -113,32 +80,21 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
     }
   }
 
-  // Stable topological order: Kahn's algorithm always taking the ready node
-  // that comes first in the message, so an already sorted message keeps its
-  // order and ids match what the user wrote.
+  // Ids follow a stable topological order, so an already sorted message
+  // keeps its order and ids match what the user wrote.
+  std::vector<int> order, cycle;
+  if (!StableTopologicalOrder(preds, &order, &cycle)) {
+    std::vector<std::string> names;
+    for (int u : cycle) {
+      names.push_back(absl::StrCat("'", proto.nodes(u).name(), "'"));
+    }
+    names.push_back(names.front());
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has a cycle: ", absl::StrJoin(names, " -> ")));
+  }
   std::vector<std::vector<int>> succs(n);
-  std::vector<int> indegree(n, 0);
   for (int v = 0; v < n; ++v) {
     for (int u : preds[v]) succs[u].push_back(v);
-    indegree[v] = static_cast<int>(preds[v].size());
-  }
-  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
-  for (int v = 0; v < n; ++v) {
-    if (indegree[v] == 0) ready.push(v);
-  }
-  std::vector<int> order;
-  order.reserve(n);
-  while (!ready.empty()) {
-    int u = ready.top();
-    ready.pop();
-    order.push_back(u);
-    for (int v : succs[u]) {
-      if (--indegree[v] == 0) ready.push(v);
-    }
-  }
-  if (static_cast<int>(order.size()) != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "graph has a cycle: ", DescribeCycle(preds, indegree, proto)));
   }
 
   Graph g;

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "solver/topological_order.h"
 #include "onnx/defs/schema.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/shape_inference/implementation.h"
@@ -702,8 +703,7 @@ absl::Status Importer::IndexNodes(onnx::GraphProto* g) {
 // sorted file keeps its order.
 absl::StatusOr<std::vector<int>> Importer::TopologicalOrder() const {
   const int n = static_cast<int>(nodes_.size());
-  std::vector<std::vector<int>> succs(n), preds(n);
-  std::vector<int> indegree(n, 0);
+  std::vector<std::vector<int>> preds(n);
   for (int v = 0; v < n; ++v) {
     absl::flat_hash_set<int> distinct;
     for (const std::string& in : nodes_[v].reads) {
@@ -715,42 +715,13 @@ absl::StatusOr<std::vector<int>> Importer::TopologicalOrder() const {
         return absl::InvalidArgumentError(
             absl::StrCat(Label(v), " reads its own output"));
       }
-      succs[u].push_back(v);
       preds[v].push_back(u);
     }
-    indegree[v] = static_cast<int>(distinct.size());
   }
-  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
-  for (int v = 0; v < n; ++v) {
-    if (indegree[v] == 0) ready.push(v);
-  }
-  std::vector<int> order;
-  order.reserve(n);
-  while (!ready.empty()) {
-    int u = ready.top();
-    ready.pop();
-    order.push_back(u);
-    for (int v : succs[u]) {
-      if (--indegree[v] == 0) ready.push(v);
-    }
-  }
-  if (static_cast<int>(order.size()) != n) {
-    // Every unordered node has an unordered predecessor: walking them back
-    // must revisit a node, and that node lies on a cycle.
-    int v = 0;
-    while (indegree[v] == 0) ++v;
-    std::vector<bool> seen(n, false);
-    while (!seen[v]) {
-      seen[v] = true;
-      for (int u : preds[v]) {
-        if (indegree[u] > 0) {
-          v = u;
-          break;
-        }
-      }
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("the ONNX graph has a cycle through ", Label(v)));
+  std::vector<int> order, cycle;
+  if (!StableTopologicalOrder(preds, &order, &cycle)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ONNX graph has a cycle through ", Label(cycle.front())));
   }
   return order;
 }

@@ -1763,4 +1763,21 @@ absl::StatusOr<RepairResult> Repair(const Problem& problem,
   }
 }
 
+v1::RepairReport MakeRepairReport(const Problem& problem,
+                                  const RepairResult& result) {
+  v1::RepairReport report;
+  *report.mutable_assignment() =
+      AssignmentToProto(problem.graph(), result.placement).assignment();
+  report.set_distance(result.distance);
+  report.set_changed_nodes(result.changed_nodes);
+  report.set_optimal(result.optimal);
+  report.set_solve_s(absl::ToDoubleSeconds(result.solve_time));
+  report.set_limit(result.cancelled        ? "cancelled"
+                   : result.time_limit_hit ? "time"
+                   : result.fail_limit_hit ? "failures"
+                                           : "");
+  *report.mutable_evaluation() = Evaluator(problem).Evaluate(result.placement);
+  return report;
+}
+
 }  // namespace mcmpart

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "mcmpart/v1/problem.pb.h"
 #include "solver/placement.h"
 #include "solver/problem.h"
 #include "solver/strategy.h"
@@ -62,6 +63,13 @@ absl::StatusOr<RepairResult> Repair(const Problem& problem,
                                     absl::Span<const int> candidate,
                                     absl::Span<const double> weights,
                                     const RepairOptions& options = {});
+
+// What users see of a repair (the CLI's --json, the Repair RPC): the
+// placement by node name, distance, changed nodes, proof, time, the limit
+// that ended the search ("", "time", "failures", "cancelled") and the
+// placement's evaluation.
+v1::RepairReport MakeRepairReport(const Problem& problem,
+                                  const RepairResult& result);
 
 }  // namespace mcmpart
 
