@@ -114,10 +114,12 @@ std::string FormatSeconds(double s) {
   if (!std::isfinite(s)) return absl::StrCat(s, " s");
   const double a = std::fabs(s);
   if (a == 0) return "0 s";
-  if (a < 1e-6) return absl::StrFormat("%.4g ns", s * 1e9);
-  if (a < 1e-3) return absl::StrFormat("%.4g us", s * 1e6);
-  if (a < 1) return absl::StrFormat("%.4g ms", s * 1e3);
-  return absl::StrFormat("%.4g s", s);
+  // '#' keeps trailing zeros: four figures always, so that the columns of
+  // a table line up ("49.20 us" under "61.72 us", not "49.2 us").
+  if (a < 1e-6) return absl::StrFormat("%#.4g ns", s * 1e9);
+  if (a < 1e-3) return absl::StrFormat("%#.4g us", s * 1e6);
+  if (a < 1) return absl::StrFormat("%#.4g ms", s * 1e3);
+  return absl::StrFormat("%#.4g s", s);
 }
 
 std::string FormatBytesShort(double bytes) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,9 +24,17 @@ inline constexpr int kExitNoSolution =
     4;  // a limit ended search before any valid placement
 
 struct FlagSpec {
+  // Not explicit: flag tables are written as braced lists, {"json", false}.
+  FlagSpec(std::string name, bool takes_value = true, bool repeated = false,
+           std::string short_name = "")
+      : name(std::move(name)),
+        takes_value(takes_value),
+        repeated(repeated),
+        short_name(std::move(short_name)) {}
+
   std::string name;  // without dashes, e.g. "preset"
-  bool takes_value = true;
-  bool repeated = false;
+  bool takes_value;
+  bool repeated;
   std::string short_name;  // e.g. "o"
 };
 

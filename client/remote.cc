@@ -1,5 +1,6 @@
 #include "client/remote.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -34,15 +35,18 @@ constexpr int kExitServerError = 7;  // any other server-side failure
 constexpr int kExitInterrupted = 130;
 
 constexpr char kRemoteHelp[] =
-    "  --server ADDR         mcmpart-server address (default: $MCMPART_SERVER, "
-    "else localhost:50051)\n"
-    "  --tls                 speak TLS (server certificate checked against the "
-    "system roots or --tls-ca)\n"
-    "  --tls-ca FILE         PEM roots to check the server certificate\n"
+    "  --server ADDR         mcmpart-server address (default: "
+    "$MCMPART_SERVER,\n"
+    "                        else localhost:50051)\n"
+    "  --tls                 speak TLS, checking the server's certificate "
+    "against\n"
+    "                        the system roots (or --tls-ca)\n"
+    "  --tls-ca FILE         PEM roots to check the server's certificate with\n"
     "  --tls-cert FILE       PEM client certificate chain, for mTLS\n"
     "  --tls-key FILE        PEM client private key, for mTLS\n"
-    "  --timeout D           deadline of the call (default: 30s, or the search "
-    "budget plus 30s)\n";
+    "  --timeout D           deadline of the call (default: 30s; for a search,"
+    " its\n"
+    "                        budget plus 30s)\n";
 
 constexpr char kRemoteExitHelp[] =
     "Exit codes: 0 success, 2 bad input, 3 no valid placement exists, 4 no\n"
@@ -50,9 +54,14 @@ constexpr char kRemoteExitHelp[] =
     "server or too large, 7 other server error, 130 interrupted (Ctrl-C; the\n"
     "best placement so far is still written).\n";
 
+// What evaluate and repair add to the local exit codes with --server.
+constexpr char kServerExitHelp[] =
+    "With --server: 5 server unreachable, 6 refused by a busy server or too\n"
+    "large, 7 other server error.\n";
+
 std::vector<FlagSpec> RemoteFlags() {
-  return {{"server"},  {"tls", false}, {"tls-ca"},
-          {"tls-cert"}, {"tls-key"},   {"timeout"}};
+  return {{"server"},   {"tls", false}, {"tls-ca"},
+          {"tls-cert"}, {"tls-key"},    {"timeout"}};
 }
 
 std::vector<FlagSpec> Concat(std::vector<FlagSpec> a,
@@ -61,18 +70,49 @@ std::vector<FlagSpec> Concat(std::vector<FlagSpec> a,
   return a;
 }
 
-std::string ServerAddress(const Args& args) {
-  if (std::optional<std::string> s = args.Get("server")) return *s;
-  if (const char* env = std::getenv("MCMPART_SERVER"); env && *env) return env;
-  return kDefaultServer;
+// Where the address came from, so that an unreachable server's message says
+// which setting to fix.
+struct Address {
+  std::string address;
+  std::string source;  // "--server", "MCMPART_SERVER" or "the default"
+};
+
+Address ServerAddress(const Args& args) {
+  if (std::optional<std::string> s = args.Get("server")) {
+    return {*s, "--server"};
+  }
+  if (const char* env = std::getenv("MCMPART_SERVER"); env && *env) {
+    return {env, "MCMPART_SERVER"};
+  }
+  return {kDefaultServer, "the default"};
 }
 
 struct Connection {
-  std::string address;
+  Address address;
+  std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Partitioner::Stub> stub;
 };
 
+// gRPC logs transport errors (a failed TLS handshake, a refused connection)
+// to stderr on its own; the command's message already says what went wrong,
+// in words, so those lines are noise. GRPC_VERBOSITY, when the user sets it,
+// keeps gRPC's own logging for debugging.
+void QuietGrpcLogs() {
+  const char* v = std::getenv("GRPC_VERBOSITY");
+  if (v == nullptr || *v == '\0') {
+    gpr_set_log_function([](gpr_log_func_args*) {});
+  }
+}
+
 absl::StatusOr<Connection> Connect(const Args& args) {
+  // Every remote command calls this before its first call: a malformed
+  // --timeout is an error here rather than silently the default later.
+  if (absl::StatusOr<absl::Duration> t =
+          args.GetDuration("timeout", absl::Seconds(1));
+      !t.ok()) {
+    return t.status();
+  }
+  QuietGrpcLogs();
   Connection c;
   c.address = ServerAddress(args);
   std::shared_ptr<grpc::ChannelCredentials> creds;
@@ -84,10 +124,10 @@ absl::StatusOr<Connection> Connect(const Args& args) {
           "--tls-cert and --tls-key go together (mTLS)");
     }
     grpc::SslCredentialsOptions options;
-    for (auto [flag, field] :
-         {std::pair<const char*, std::string*>{"tls-ca", &options.pem_root_certs},
-          {"tls-cert", &options.pem_cert_chain},
-          {"tls-key", &options.pem_private_key}}) {
+    for (auto [flag, field] : {std::pair<const char*, std::string*>{
+                                   "tls-ca", &options.pem_root_certs},
+                               {"tls-cert", &options.pem_cert_chain},
+                               {"tls-key", &options.pem_private_key}}) {
       if (std::optional<std::string> path = args.Get(flag)) {
         absl::StatusOr<std::string> pem = ReadFile(*path, 1 << 20);
         if (!pem.ok()) return pem.status();
@@ -101,8 +141,8 @@ absl::StatusOr<Connection> Connect(const Args& args) {
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(256 << 20);
   channel_args.SetMaxSendMessageSize(256 << 20);
-  c.stub = v1::Partitioner::NewStub(
-      grpc::CreateCustomChannel(c.address, creds, channel_args));
+  c.channel = grpc::CreateCustomChannel(c.address.address, creds, channel_args);
+  c.stub = v1::Partitioner::NewStub(c.channel);
   return c;
 }
 
@@ -129,16 +169,31 @@ int ExitCodeForGrpc(grpc::StatusCode code) {
   }
 }
 
+// True when the call's own deadline (--timeout) has passed: a
+// DEADLINE_EXCEEDED is then the client's limit, not the search budget's.
+bool Expired(const grpc::ClientContext& ctx) {
+  return std::chrono::system_clock::now() >= ctx.deadline();
+}
+
 // Reports a failed call in words a user can act on.
 int FailRpc(absl::string_view command, const Connection& c,
-            const grpc::Status& s) {
+            const grpc::Status& s, bool call_expired = false) {
   std::string message = s.error_message();
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      message = absl::StrCat("cannot reach mcmpart-server at ", c.address, " (",
-                             message,
-                             "); start it with `mcmpart-server` or pass "
-                             "--server ADDR");
+      // A connected channel means the server answered (it is draining);
+      // otherwise no connection was made at all.
+      if (c.channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
+        message = absl::StrCat("mcmpart-server at ", c.address.address,
+                               " is unavailable: ", message);
+      } else {
+        message = absl::StrCat(
+            "cannot reach mcmpart-server at ", c.address.address, " (",
+            c.address.source, "): ", message,
+            "\n  Is it running? Start it with `mcmpart-server`, or give its "
+            "address with --server ADDR or MCMPART_SERVER (and --tls or "
+            "--tls-ca FILE if it speaks TLS).");
+      }
       break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       message = absl::StrCat("the server refused the request: ", message);
@@ -147,8 +202,13 @@ int FailRpc(absl::string_view command, const Connection& c,
       message = absl::StrCat("no valid placement exists: ", message);
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      message = absl::StrCat("deadline exceeded: ", message,
-                             " (raise --timeout)");
+      if (call_expired) {
+        message = absl::StrCat("no answer within the call's deadline (",
+                               message, "); raise --timeout");
+      } else {
+        message = absl::StrCat("no valid placement found: ", message,
+                               "; try a larger --time-budget");
+      }
       break;
     default:
       break;
@@ -158,8 +218,9 @@ int FailRpc(absl::string_view command, const Connection& c,
 }
 
 void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::microseconds(absl::ToInt64Microseconds(timeout)));
+  ctx.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::microseconds(absl::ToInt64Microseconds(timeout)));
 }
 
 // The problem as the server wants it, from the same flags and files as the
@@ -191,16 +252,21 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void OnSigint(int) { g_interrupted.store(true); }
 
 // Shows the progress of a streamed search: one self-updating line on a
-// terminal, one line per improvement otherwise. Thread-safe.
+// terminal, one line per improvement otherwise. Only strictly better
+// placements count as improvements: the final update repeats the best (and
+// is shown only when the server coalesced it away before). Thread-safe: the
+// stream's reader and the clock's ticker both draw.
 class Progress {
  public:
+  // `budget_s` 0 means unknown (watching a job someone else submitted).
   Progress(bool tty, double budget_s) : tty_(tty), budget_s_(budget_s) {}
 
   void Update(const v1::PartitionUpdate& u) {
     std::lock_guard<std::mutex> lock(mu_);
     if (u.placement().assignment().empty()) return;
     const double t = u.evaluation().throughput_per_s();
-    if (first_ == 0) first_ = t;
+    if (have_ && !(t > last_.evaluation().throughput_per_s())) return;
+    if (!have_) first_ = t;
     last_ = u;
     have_ = true;
     started_ = absl::Now() - absl::Seconds(u.elapsed_s());
@@ -212,34 +278,46 @@ class Progress {
           "samples%s\n",
           FormatSeconds(u.elapsed_s()), t, u.evaluation().quality(),
           100.0 * (t / first_ - 1), static_cast<long long>(u.samples()),
-          u.from_cache() ? "  (cached)" : "");
+          u.from_cache() ? "  (from the server's cache)" : "");
     }
   }
 
-  // Redraws the terminal line with the clock moving on.
+  // Redraws the terminal line with the clock moving on, also before the
+  // first valid placement so that a slow start does not look like a hang.
   void Tick() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (tty_ && have_) {
-      DrawLocked(absl::ToDoubleSeconds(absl::Now() - started_));
-    }
+    if (tty_) DrawLocked(absl::ToDoubleSeconds(absl::Now() - started_));
   }
 
   void Done() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (tty_ && have_) std::cerr << "\n";
+    if (tty_ && drawn_) std::cerr << "\n";
   }
 
  private:
   void DrawLocked(double elapsed) {
-    const double t = last_.evaluation().throughput_per_s();
-    const double rate =
-        last_.elapsed_s() > 0 ? last_.samples() / last_.elapsed_s() : 0;
-    std::cerr << absl::StrFormat(
-        "\r\033[Kbest %.6g /s  quality %.4f  %+.1f%% over first  %.0f "
-        "samples/s  %.1fs / %.0fs",
-        t, last_.evaluation().quality(), 100.0 * (t / first_ - 1), rate,
-        elapsed, budget_s_);
+    const std::string clock =
+        budget_s_ > 0 ? absl::StrFormat("%.1fs / %gs", elapsed, budget_s_)
+                      : absl::StrFormat("%.1fs", elapsed);
+    if (!have_) {
+      std::cerr << "\r\033[Ksearching, no valid placement yet  " << clock;
+    } else {
+      const double t = last_.evaluation().throughput_per_s();
+      // The server sends only improvements: the rate is the one up to the
+      // latest of them.
+      const std::string rate =
+          last_.from_cache()
+              ? std::string("from the server's cache")
+              : absl::StrFormat("%.0f samples/s",
+                                last_.elapsed_s() > 0
+                                    ? last_.samples() / last_.elapsed_s()
+                                    : 0.0);
+      std::cerr << absl::StrFormat(
+          "\r\033[Kbest %.6g /s  quality %.4f  %+.1f%% over first  %s  %s", t,
+          last_.evaluation().quality(), 100.0 * (t / first_ - 1), rate, clock);
+    }
     std::cerr.flush();
+    drawn_ = true;
   }
 
   std::mutex mu_;
@@ -247,6 +325,7 @@ class Progress {
   const double budget_s_;
   double first_ = 0;
   bool have_ = false;
+  bool drawn_ = false;
   v1::PartitionUpdate last_;
   absl::Time started_ = absl::Now();
 };
@@ -256,6 +335,7 @@ struct StreamOutcome {
   std::optional<v1::PartitionUpdate> best;  // last update with a placement
   std::optional<v1::PartitionUpdate> final_update;
   bool interrupted = false;
+  bool call_expired = false;
 };
 
 // Reads a stream of updates until it ends, drawing progress. Ctrl-C cancels
@@ -269,23 +349,20 @@ StreamOutcome ReadStream(grpc::ClientContext& ctx, Reader& reader,
   auto previous = std::signal(SIGINT, OnSigint);
   std::thread ticker([&] {
     bool cancelled = false;
+    int ticks = 0;
     while (!done.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (!cancelled && g_interrupted.load()) {
         ctx.TryCancel();
         cancelled = true;
       }
-      static int ticks = 0;
       if (++ticks % 4 == 0) progress.Tick();
     }
   });
   v1::PartitionUpdate u;
   while (reader.Read(&u)) {
-    if (!u.placement().assignment().empty()) {
-      // The final update repeats the best; show only improvements.
-      if (!u.final()) progress.Update(u);
-      out.best = u;
-    }
+    progress.Update(u);
+    if (!u.placement().assignment().empty()) out.best = u;
     if (u.final()) out.final_update = u;
   }
   done.store(true);
@@ -294,6 +371,7 @@ StreamOutcome ReadStream(grpc::ClientContext& ctx, Reader& reader,
   progress.Done();
   out.status = reader.Finish();
   out.interrupted = g_interrupted.load();
+  out.call_expired = Expired(ctx);
   return out;
 }
 
@@ -314,6 +392,11 @@ v1::SearchReport MakeReport(const v1::PartitionUpdate& best,
   return r;
 }
 
+// The same message as the local commands give for a bad placement file.
+absl::Status InFile(const std::string& path, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+}
+
 // The headline figures of an evaluation, for when the graph is not at hand.
 void PrintBrief(const v1::Evaluation& e, std::ostream& out) {
   out << absl::StrFormat(
@@ -330,8 +413,9 @@ struct SearchFlags {
 };
 
 std::vector<FlagSpec> SearchFlagSpecs() {
-  return {{"strategy"}, {"time-budget"},        {"samples"},
-          {"seed"},     {"policy"},             {"no-fine-tune", false},
+  return {{"strategy"},    {"time-budget"},
+          {"samples"},     {"seed"},
+          {"policy"},      {"no-fine-tune", false},
           {"json", false}, {"out", true, false, "o"}};
 }
 
@@ -343,7 +427,8 @@ constexpr char kSearchHelp[] =
     "  --time-budget D       search time (default 30s)\n"
     "  --samples N           stop after N candidates (default: no limit)\n"
     "  --seed N              random seed (default 0)\n"
-    "  --policy NAME         pre-trained policy for rl (default: the server's)\n"
+    "  --policy NAME         pre-trained policy for rl (default: the "
+    "server's)\n"
     "  --no-fine-tune        rl: use the pre-trained policy as it is\n"
     "  --out FILE            write the best placement file "
     "(mcmpart.v1.SearchReport)\n"
@@ -385,7 +470,7 @@ int FinishStream(absl::string_view command, const Connection& c,
   }
   const bool ended_ok = out.status.ok();
   if (!ended_ok && !out.interrupted && !out.best) {
-    return FailRpc(command, c, out.status);
+    return FailRpc(command, c, out.status, out.call_expired);
   }
   if (!out.best) {
     if (out.interrupted) {
@@ -400,14 +485,13 @@ int FinishStream(absl::string_view command, const Connection& c,
     return kExitNoSolution;
   }
   std::string end_reason =
-      out.final_update ? out.final_update->end_reason()
+      out.final_update  ? out.final_update->end_reason()
       : out.interrupted ? (detach_on_ctrl_c ? "detached" : "cancelled")
-                        : grpc::StatusCode::DEADLINE_EXCEEDED ==
-                                  out.status.error_code()
-                            ? "deadline"
-                            : "error";
-  v1::SearchReport report = MakeReport(*out.best, out.final_update, seed,
-                                       end_reason);
+      : grpc::StatusCode::DEADLINE_EXCEEDED == out.status.error_code()
+          ? "deadline"
+          : "error";
+  v1::SearchReport report =
+      MakeReport(*out.best, out.final_update, seed, end_reason);
   if (std::optional<std::string> path = args.Get("out")) {
     if (absl::Status s = WriteFile(*path, ToJson(report) + "\n"); !s.ok()) {
       return Fail(command, s);
@@ -416,11 +500,26 @@ int FinishStream(absl::string_view command, const Connection& c,
   if (args.Has("json")) {
     std::cout << ToJson(report) << "\n";
   } else {
-    std::cout << absl::StrFormat(
-        "%s: %lld samples in %s, ended by %s%s\n\n", report.strategy(),
-        static_cast<long long>(report.samples()),
-        FormatSeconds(report.elapsed_s()), report.end_reason(),
-        out.best->from_cache() ? " (from the server's cache)" : "");
+    if (report.end_reason() == "cached") {
+      std::cout << report.strategy()
+                << ": answered from the server's cache, no search ran\n\n";
+    } else if (!out.final_update) {
+      // The stream ended early (Ctrl-C, a detach, a failure): the figures
+      // known are those of the best placement, not of the whole search.
+      std::cout << absl::StrFormat(
+          "%s: %s; the best placement was found after %lld samples in %s\n\n",
+          report.strategy(),
+          out.interrupted ? (detach_on_ctrl_c ? "detached" : "interrupted")
+                          : "the stream broke off",
+          static_cast<long long>(report.samples()),
+          FormatSeconds(report.elapsed_s()));
+    } else {
+      std::cout << absl::StrFormat(
+          "%s: %lld samples in %s, ended by %s%s\n\n", report.strategy(),
+          static_cast<long long>(report.samples()),
+          FormatSeconds(report.elapsed_s()), report.end_reason(),
+          out.best->from_cache() ? " (started from the server's cache)" : "");
+    }
     absl::StatusOr<Assignment> p =
         problem ? AssignmentFromProto(*problem, out.best->placement())
                 : absl::StatusOr<Assignment>(absl::NotFoundError(""));
@@ -433,11 +532,20 @@ int FinishStream(absl::string_view command, const Connection& c,
       std::cout << "\nplacement written to " << *path << "\n";
     }
   }
-  if (out.interrupted) return kExitInterrupted;
-  if (!ended_ok) return FailRpc(command, c, out.status);
+  if (out.interrupted) {
+    if (!detach_on_ctrl_c) {
+      std::cerr << "mcmpart " << command
+                << ": interrupted; the search on the server was stopped and "
+                   "its best placement kept\n";
+    }
+    return kExitInterrupted;
+  }
+  if (!ended_ok) return FailRpc(command, c, out.status, out.call_expired);
   return kExitOk;
 }
 
+// --timeout, else the budget plus 30 s. Connect has already checked the
+// flag, so a bad value cannot reach here.
 absl::Duration CallTimeout(const Args& args, absl::Duration budget) {
   absl::StatusOr<absl::Duration> t =
       args.GetDuration("timeout", budget + absl::Seconds(30));
@@ -449,8 +557,11 @@ absl::Duration CallTimeout(const Args& args, absl::Duration budget) {
 int RunPartition(const std::vector<std::string>& argv) {
   const std::string help = absl::StrCat(
       "Usage: mcmpart partition GRAPH (--preset NAME [--chips N] | --hardware "
-      "FILE) [--server ADDR] [--strategy rl|anneal|random] [--time-budget 30s] "
-      "[--samples N] [--seed N] [--pin NODE=CHIP ...] [--out FILE] [--json]\n\n"
+      "FILE)\n"
+      "         [--server ADDR] [--strategy rl|anneal|random] [--time-budget "
+      "30s]\n"
+      "         [--samples N] [--seed N] [--pin NODE=CHIP ...] [--out FILE] "
+      "[--json]\n\n"
       "Asks mcmpart-server for the best placement it can find within the "
       "budget,\nshowing progress as improvements stream in. Ctrl-C stops the "
       "search on the\nserver and still writes the best placement so far.\n",
@@ -512,8 +623,11 @@ void PrintJob(const v1::Job& job, std::ostream& out) {
 int RunJobsSubmit(const std::vector<std::string>& argv) {
   const std::string help = absl::StrCat(
       "Usage: mcmpart jobs submit GRAPH (--preset NAME [--chips N] | "
-      "--hardware FILE) [search flags] [--watch]\n\n"
-      "Starts a search as a job on the server and prints its id at once.\n",
+      "--hardware FILE)\n"
+      "         [search flags] [--watch]\n\n"
+      "Starts a search as a job on the server and prints its id at once\n"
+      "(with --json, the job as mcmpart.v1.Job). --out and --json then apply "
+      "to\n--watch.\n",
       kGraphHelp, kHardwareHelp, kSearchHelp,
       "  --watch               then watch it (as `mcmpart jobs watch ID`)\n",
       kRemoteHelp, "\n", kRemoteExitHelp);
@@ -529,6 +643,12 @@ int RunJobsSubmit(const std::vector<std::string>& argv) {
   if (args->positional().size() != 1) {
     return Usage("jobs submit", "expected exactly one GRAPH", help);
   }
+  if (args->Has("out") && !args->Has("watch")) {
+    return Usage("jobs submit",
+                 "--out goes with --watch (a new job has no placement yet; "
+                 "`mcmpart jobs watch ID --out FILE` later)",
+                 help);
+  }
   absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
   if (!loaded.ok()) return Fail("jobs submit", loaded.status());
   absl::StatusOr<SearchFlags> flags = ParseSearchFlags(*args, *loaded->graph);
@@ -542,11 +662,22 @@ int RunJobsSubmit(const std::vector<std::string>& argv) {
     grpc::ClientContext ctx;
     SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
     grpc::Status s = c->stub->SubmitJob(&ctx, request, &job);
-    if (!s.ok()) return FailRpc("jobs submit", *c, s);
+    if (!s.ok()) return FailRpc("jobs submit", *c, s, Expired(ctx));
   }
-  std::cout << job.id() << "\n";
-  if (!args->Has("watch")) return kExitOk;
-  std::cout.flush();
+  // stdout stays one thing a script can parse: the id, the job, or (when
+  // watching with --json) the placement file, with the id on stderr.
+  const bool json = args->Has("json");
+  const bool watching = args->Has("watch");
+  if (!watching) {
+    std::cout << (json ? ToJson(job) : job.id()) << "\n";
+    return kExitOk;
+  }
+  if (json) {
+    std::cerr << "mcmpart jobs submit: job " << job.id() << "\n";
+  } else {
+    std::cout << job.id() << "\n";
+    std::cout.flush();
+  }
   grpc::ClientContext ctx;
   SetDeadline(ctx, CallTimeout(*args, flags->budget));
   v1::WatchJobRequest watch;
@@ -583,7 +714,8 @@ int RunJobsWatch(const std::vector<std::string>& argv) {
   absl::StatusOr<Connection> c = Connect(*args);
   if (!c.ok()) return Fail("jobs watch", c.status());
   grpc::ClientContext ctx;
-  if (args->Has("timeout")) SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+  if (args->Has("timeout"))
+    SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
   v1::WatchJobRequest watch;
   watch.set_id(args->positional()[0]);
   auto reader = c->stub->WatchJob(&ctx, watch);
@@ -629,7 +761,7 @@ int RunJobsUnary(absl::string_view verb, const std::vector<std::string>& argv) {
     r.set_id(args->positional()[0]);
     s = c->stub->CancelJob(&ctx, r, &job);
   }
-  if (!s.ok()) return FailRpc(command, *c, s);
+  if (!s.ok()) return FailRpc(command, *c, s, Expired(ctx));
   if (args->Has("json")) {
     std::cout << ToJson(job) << "\n";
   } else {
@@ -642,8 +774,9 @@ int RunJobsList(const std::vector<std::string>& argv) {
   const std::string help = absl::StrCat(
       "Usage: mcmpart jobs list [--state STATE ...] [--limit N] [--json]\n\n"
       "Lists the server's jobs, newest first.\n"
-      "  --state STATE         queued, running, succeeded, failed, cancelled "
-      "(repeatable)\n"
+      "  --state STATE         queued, running, succeeded, failed or "
+      "cancelled\n"
+      "                        (repeatable)\n"
       "  --limit N             at most N jobs (default 100)\n"
       "  --json                print mcmpart.v1.ListJobsResponse\n",
       kRemoteHelp, "\n", kRemoteExitHelp);
@@ -664,10 +797,11 @@ int RunJobsList(const std::vector<std::string>& argv) {
     std::string upper = state;
     for (char& ch : upper) ch = static_cast<char>(std::toupper(ch));
     if (!v1::Job::State_Parse(upper, &s) || s == v1::Job::STATE_UNSPECIFIED) {
-      return Fail("jobs list",
-                  absl::InvalidArgumentError(absl::StrCat(
-                      "--state is '", state,
-                      "'; use queued, running, succeeded, failed or cancelled")));
+      return Fail(
+          "jobs list",
+          absl::InvalidArgumentError(absl::StrCat(
+              "--state is '", state,
+              "'; use queued, running, succeeded, failed or cancelled")));
     }
     request.add_states(s);
   }
@@ -681,7 +815,7 @@ int RunJobsList(const std::vector<std::string>& argv) {
   SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
   v1::ListJobsResponse response;
   grpc::Status s = c->stub->ListJobs(&ctx, request, &response);
-  if (!s.ok()) return FailRpc("jobs list", *c, s);
+  if (!s.ok()) return FailRpc("jobs list", *c, s, Expired(ctx));
   if (args->Has("json")) {
     std::cout << ToJson(response) << "\n";
     return kExitOk;
@@ -695,7 +829,8 @@ int RunJobsList(const std::vector<std::string>& argv) {
         "%-20s %-10s %-9s %-20s %-12s %7d %12s %8s\n", job.id(),
         StateName(job.state()), job.strategy(), job.graph_name(),
         job.hardware_name(), job.num_nodes(),
-        has ? absl::StrFormat("%.6g", job.best().evaluation().throughput_per_s())
+        has ? absl::StrFormat("%.6g",
+                              job.best().evaluation().throughput_per_s())
             : "-",
         has ? absl::StrFormat("%.4f", job.best().evaluation().quality()) : "-");
   }
@@ -749,7 +884,7 @@ int RunPolicies(const std::vector<std::string>& argv) {
   SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
   v1::ListPoliciesResponse response;
   grpc::Status s = c->stub->ListPolicies(&ctx, {}, &response);
-  if (!s.ok()) return FailRpc("policies", *c, s);
+  if (!s.ok()) return FailRpc("policies", *c, s, Expired(ctx));
   if (args->Has("json")) {
     std::cout << ToJson(response) << "\n";
     return kExitOk;
@@ -772,13 +907,18 @@ int RunPolicies(const std::vector<std::string>& argv) {
 int RunRemoteEvaluate(const std::vector<std::string>& argv) {
   const std::string help = absl::StrCat(
       "Usage: mcmpart evaluate GRAPH PLACEMENT.json (--preset ... | "
-      "--hardware ...) --server ADDR [--json]\n\n"
+      "--hardware ...)\n"
+      "         --server ADDR [--json]\n\n"
       "Scores a placement on the server.\n",
-      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp);
+      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp, kServerExitHelp);
   std::vector<FlagSpec> specs = Concat(ProblemFlags(), RemoteFlags());
   specs.push_back({"json", false});
   absl::StatusOr<Args> args = Args::Parse(argv, specs);
   if (!args.ok()) return Usage("evaluate", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
   if (args->positional().size() != 2) {
     return Usage("evaluate", "expected GRAPH and PLACEMENT", help);
   }
@@ -787,10 +927,13 @@ int RunRemoteEvaluate(const std::vector<std::string>& argv) {
   absl::StatusOr<v1::Placement> placement =
       LoadPlacementFile(args->positional()[1]);
   if (!placement.ok()) return Fail("evaluate", placement.status());
-  absl::StatusOr<Assignment> p = AssignmentFromProto(*loaded->problem, *placement);
-  if (!p.ok()) return Fail("evaluate", p.status());
+  absl::StatusOr<Assignment> p =
+      AssignmentFromProto(*loaded->problem, *placement);
+  if (!p.ok())
+    return Fail("evaluate", InFile(args->positional()[1], p.status()));
   v1::EvaluateRequest request;
-  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(*args, *loaded->graph);
+  absl::StatusOr<v1::ProblemSpec> spec =
+      BuildProblemSpec(*args, *loaded->graph);
   if (!spec.ok()) return Fail("evaluate", spec.status());
   *request.mutable_problem() = *std::move(spec);
   *request.mutable_placement() = *placement;
@@ -800,7 +943,7 @@ int RunRemoteEvaluate(const std::vector<std::string>& argv) {
   SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
   v1::Evaluation e;
   grpc::Status s = c->stub->Evaluate(&ctx, request, &e);
-  if (!s.ok()) return FailRpc("evaluate", *c, s);
+  if (!s.ok()) return FailRpc("evaluate", *c, s, Expired(ctx));
   if (args->Has("json")) {
     std::cout << ToJson(e) << "\n";
   } else {
@@ -812,15 +955,20 @@ int RunRemoteEvaluate(const std::vector<std::string>& argv) {
 int RunRemoteRepair(const std::vector<std::string>& argv) {
   const std::string help = absl::StrCat(
       "Usage: mcmpart repair GRAPH CANDIDATE.json (--preset ... | --hardware "
-      "...) --server ADDR [--time-limit 2s] [--out FILE] [--json]\n\n"
+      "...)\n"
+      "         --server ADDR [--time-limit 2s] [--out FILE] [--json]\n\n"
       "Repairs a candidate placement on the server.\n",
-      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp);
+      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp, kServerExitHelp);
   std::vector<FlagSpec> specs = Concat(ProblemFlags(), RemoteFlags());
   specs.push_back({"json", false});
   specs.push_back({"time-limit"});
   specs.push_back({"out", true, false, "o"});
   absl::StatusOr<Args> args = Args::Parse(argv, specs);
   if (!args.ok()) return Usage("repair", args.status().message(), help);
+  if (args->Has("help")) {
+    std::cout << help;
+    return kExitOk;
+  }
   if (args->positional().size() != 2) {
     return Usage("repair", "expected GRAPH and CANDIDATE", help);
   }
@@ -834,9 +982,10 @@ int RunRemoteRepair(const std::vector<std::string>& argv) {
   if (!candidate.ok()) return Fail("repair", candidate.status());
   absl::StatusOr<Assignment> q =
       AssignmentFromProto(*loaded->problem, *candidate, /*allow_missing=*/true);
-  if (!q.ok()) return Fail("repair", q.status());
+  if (!q.ok()) return Fail("repair", InFile(args->positional()[1], q.status()));
   v1::RepairRequest request;
-  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(*args, *loaded->graph);
+  absl::StatusOr<v1::ProblemSpec> spec =
+      BuildProblemSpec(*args, *loaded->graph);
   if (!spec.ok()) return Fail("repair", spec.status());
   *request.mutable_problem() = *std::move(spec);
   *request.mutable_candidate() = *candidate;
@@ -847,7 +996,7 @@ int RunRemoteRepair(const std::vector<std::string>& argv) {
   SetDeadline(ctx, CallTimeout(*args, *limit));
   v1::RepairReport report;
   grpc::Status s = c->stub->Repair(&ctx, request, &report);
-  if (!s.ok()) return FailRpc("repair", *c, s);
+  if (!s.ok()) return FailRpc("repair", *c, s, Expired(ctx));
   if (std::optional<std::string> out = args->Get("out")) {
     if (absl::Status st = WriteFile(*out, ToJson(report) + "\n"); !st.ok()) {
       return Fail("repair", st);
@@ -859,7 +1008,8 @@ int RunRemoteRepair(const std::vector<std::string>& argv) {
   }
   v1::Placement repaired;
   *repaired.mutable_assignment() = report.assignment();
-  absl::StatusOr<Assignment> p = AssignmentFromProto(*loaded->problem, repaired);
+  absl::StatusOr<Assignment> p =
+      AssignmentFromProto(*loaded->problem, repaired);
   if (!p.ok()) return Fail("repair", p.status());
   PrintRepair(*loaded->problem, *q, *p, report, std::cout);
   return kExitOk;
