@@ -25,17 +25,6 @@
 #include "solver/strategy.h"
 
 namespace mcmpart::cli {
-namespace {
-
-// evaluate and repair run on the server when asked to with --server.
-bool WantsServer(const std::vector<std::string>& argv) {
-  for (const std::string& a : argv) {
-    if (a == "--server" || a.rfind("--server=", 0) == 0) return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 std::string MainHelp() {
   return absl::StrCat(
@@ -55,7 +44,8 @@ std::string MainHelp() {
       "  policies   the server's pre-trained policies and strategies\n"
       "  evaluate, repair with --server run on the server\n\n",
       kExitHelp,
-      "5 server unreachable, 6 refused by a busy server, 7 other server error,\n"
+      "5 server unreachable, 6 refused by a busy server, 7 other server "
+      "error,\n"
       "130 interrupted (Ctrl-C).\n");
 }
 
@@ -86,9 +76,7 @@ int RunConvert(const std::vector<std::string>& argv) {
   if (!proto.ok()) return Fail("convert", proto.status());
   absl::StatusOr<Graph> graph = Graph::FromProto(*proto);
   if (!graph.ok()) {
-    return Fail("convert",
-                absl::Status(graph.status().code(),
-                             absl::StrCat(in, ": ", graph.status().message())));
+    return Fail("convert", InFile(in, graph.status()));
   }
   if (absl::Status s = SaveGraphFile(*args->Get("out"), *proto); !s.ok()) {
     return Fail("convert", s);
@@ -106,19 +94,20 @@ int RunConvert(const std::vector<std::string>& argv) {
 }
 
 int RunEvaluate(const std::vector<std::string>& argv) {
-  if (WantsServer(argv)) return RunRemoteEvaluate(argv);
   const std::string help = absl::StrCat(
-      "Usage: mcmpart evaluate GRAPH PLACEMENT.json (--preset NAME [--chips N] "
-      "| --hardware FILE) [--json]\n\n"
+      "Usage: mcmpart evaluate GRAPH PLACEMENT.json (--preset ... | "
+      "--hardware ...)\n"
+      "         [--server ADDR] [--json]\n\n"
       "Scores a placement with the cost model (docs/problem.md) and lists "
       "every\n"
-      "broken constraint. PLACEMENT.json is {\"assignment\": {\"node\": chip, "
-      "...}}.\n",
+      "broken constraint; on mcmpart-server with --server. PLACEMENT.json is\n"
+      "{\"assignment\": {\"node\": chip, ...}}.\n",
       kGraphHelp, kHardwareHelp,
       "  --json                print one JSON object "
-      "(mcmpart.v1.Evaluation)\n\n",
-      kExitHelp);
+      "(mcmpart.v1.Evaluation)\n",
+      kRemoteHelp, "\n", kExitHelp, kServerExitHelp);
   std::vector<FlagSpec> specs = ProblemFlags();
+  for (const FlagSpec& f : RemoteFlags()) specs.push_back(f);
   specs.push_back({"json", false});
   absl::StatusOr<Args> args = Args::Parse(argv, specs);
   if (!args.ok()) return Usage("evaluate", args.status().message(), help);
@@ -137,13 +126,18 @@ int RunEvaluate(const std::vector<std::string>& argv) {
   absl::StatusOr<Assignment> p =
       AssignmentFromProto(*loaded->problem, *placement);
   if (!p.ok()) {
-    return Fail("evaluate",
-                absl::Status(p.status().code(),
-                             absl::StrCat(args->positional()[1], ": ",
-                                          p.status().message())));
+    return Fail("evaluate", InFile(args->positional()[1], p.status()));
   }
-  Evaluator eval(*loaded->problem);
-  v1::Evaluation e = eval.Evaluate(*p);
+  v1::Evaluation e;
+  if (args->Has("server")) {
+    int exit_code = kExitOk;
+    std::optional<v1::Evaluation> remote =
+        EvaluateOnServer(*args, *loaded->graph, *placement, &exit_code);
+    if (!remote) return exit_code;
+    e = *std::move(remote);
+  } else {
+    e = Evaluator(*loaded->problem).Evaluate(*p);
+  }
   if (args->Has("json")) {
     std::cout << ToJson(e) << "\n";
   } else {
@@ -153,21 +147,22 @@ int RunEvaluate(const std::vector<std::string>& argv) {
 }
 
 int RunRepair(const std::vector<std::string>& argv) {
-  if (WantsServer(argv)) return RunRemoteRepair(argv);
   const std::string help = absl::StrCat(
-      "Usage: mcmpart repair GRAPH CANDIDATE.json (--preset NAME [--chips N] | "
-      "--hardware FILE) [--time-limit 2s] [--out FILE] [--json]\n\n"
+      "Usage: mcmpart repair GRAPH CANDIDATE.json (--preset ... | --hardware "
+      "...)\n"
+      "         [--time-limit 2s] [--server ADDR] [--out FILE] [--json]\n\n"
       "Finds the valid placement that moves the fewest nodes of CANDIDATE\n"
-      "(a placement file; nodes it omits are free to go anywhere).\n",
+      "(a placement file; nodes it omits are free to go anywhere); on\n"
+      "mcmpart-server with --server.\n",
       kGraphHelp, kHardwareHelp,
       "  --time-limit D        stop searching after D (default 2s), keeping "
-      "the "
-      "best\n"
+      "the best\n"
       "  --out FILE            write the repaired placement file\n"
-      "  --json                print the repaired placement file "
-      "(mcmpart.v1.RepairReport)\n\n",
-      kExitHelp);
+      "  --json                print the repaired placement file\n"
+      "                        (mcmpart.v1.RepairReport)\n",
+      kRemoteHelp, "\n", kExitHelp, kServerExitHelp);
   std::vector<FlagSpec> specs = ProblemFlags();
+  for (const FlagSpec& f : RemoteFlags()) specs.push_back(f);
   specs.push_back({"json", false});
   specs.push_back({"time-limit"});
   specs.push_back({"out", true, false, "o"});
@@ -191,31 +186,26 @@ int RunRepair(const std::vector<std::string>& argv) {
   if (!candidate.ok()) return Fail("repair", candidate.status());
   absl::StatusOr<Assignment> q =
       AssignmentFromProto(problem, *candidate, /*allow_missing=*/true);
-  if (!q.ok()) {
-    return Fail("repair", absl::Status(q.status().code(),
-                                       absl::StrCat(args->positional()[1], ": ",
-                                                    q.status().message())));
-  }
-  std::vector<double> weights(q->size());
-  for (size_t v = 0; v < q->size(); ++v) weights[v] = (*q)[v] >= 0 ? 1.0 : 0.0;
-  RepairOptions options;
-  options.time_limit = *limit;
-  absl::StatusOr<RepairResult> r = Repair(problem, *q, weights, options);
-  if (!r.ok()) return Fail("repair", r.status());
+  if (!q.ok()) return Fail("repair", InFile(args->positional()[1], q.status()));
 
   v1::RepairReport report;
-  *report.mutable_assignment() =
-      AssignmentToProto(problem.graph(), r->placement).assignment();
-  report.set_distance(r->distance);
-  report.set_changed_nodes(r->changed_nodes);
-  report.set_optimal(r->optimal);
-  report.set_solve_s(absl::ToDoubleSeconds(r->solve_time));
-  report.set_limit(r->cancelled        ? "cancelled"
-                   : r->time_limit_hit ? "time"
-                   : r->fail_limit_hit ? "failures"
-                                       : "");
-  Evaluator eval(problem);
-  *report.mutable_evaluation() = eval.Evaluate(r->placement);
+  if (args->Has("server")) {
+    int exit_code = kExitOk;
+    std::optional<v1::RepairReport> remote =
+        RepairOnServer(*args, *loaded->graph, *candidate, *limit, &exit_code);
+    if (!remote) return exit_code;
+    report = *std::move(remote);
+  } else {
+    std::vector<double> weights(q->size());
+    for (size_t v = 0; v < q->size(); ++v) {
+      weights[v] = (*q)[v] >= 0 ? 1.0 : 0.0;
+    }
+    RepairOptions options;
+    options.time_limit = *limit;
+    absl::StatusOr<RepairResult> r = Repair(problem, *q, weights, options);
+    if (!r.ok()) return Fail("repair", r.status());
+    report = MakeRepairReport(problem, *r);
+  }
   if (std::optional<std::string> out = args->Get("out")) {
     if (absl::Status s = WriteFile(*out, ToJson(report) + "\n"); !s.ok()) {
       return Fail("repair", s);
@@ -225,7 +215,11 @@ int RunRepair(const std::vector<std::string>& argv) {
     std::cout << ToJson(report) << "\n";
     return kExitOk;
   }
-  PrintRepair(problem, *q, r->placement, report, std::cout);
+  v1::Placement repaired;
+  *repaired.mutable_assignment() = report.assignment();
+  absl::StatusOr<Assignment> p = AssignmentFromProto(problem, repaired);
+  if (!p.ok()) return Fail("repair", p.status());
+  PrintRepair(problem, *q, *p, report, std::cout);
   return kExitOk;
 }
 
@@ -259,9 +253,7 @@ int RunReport(const std::vector<std::string>& argv) {
   absl::StatusOr<Assignment> p =
       AssignmentFromProto(*loaded->problem, *placement);
   if (!p.ok()) {
-    return Fail("report", absl::Status(p.status().code(),
-                                       absl::StrCat(args->positional()[1], ": ",
-                                                    p.status().message())));
+    return Fail("report", InFile(args->positional()[1], p.status()));
   }
   Evaluator eval(*loaded->problem);
   v1::Evaluation e = eval.Evaluate(*p);

@@ -86,7 +86,6 @@ absl::StatusOr<OnnxImportOptions> ImportOptions(const Args& args) {
   return o;
 }
 
-
 absl::StatusOr<std::shared_ptr<const Graph>> LoadGraph(
     const Args& args, const std::string& path) {
   absl::StatusOr<OnnxImportOptions> onnx = ImportOptions(args);
@@ -212,6 +211,10 @@ void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
           << " more (all of them with --json)\n";
     }
   }
+}
+
+absl::Status InFile(const std::string& path, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
 }
 
 void PrintRepair(const Problem& problem, absl::Span<const int> candidate,

@@ -40,6 +40,9 @@ int Fail(absl::string_view command, const absl::Status& s);
 int Usage(absl::string_view command, absl::string_view message,
           absl::string_view help);
 
+// `s` with "PATH: " before its message.
+absl::Status InFile(const std::string& path, const absl::Status& s);
+
 // From --batch and --dim.
 absl::StatusOr<OnnxImportOptions> ImportOptions(const Args& args);
 // Reads and validates a graph file; errors are prefixed with the path.

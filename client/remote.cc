@@ -34,7 +34,9 @@ constexpr int kExitRefused = 6;      // server busy (queue full) or too large
 constexpr int kExitServerError = 7;  // any other server-side failure
 constexpr int kExitInterrupted = 130;
 
-constexpr char kRemoteHelp[] =
+}  // namespace
+
+const char kRemoteHelp[] =
     "  --server ADDR         mcmpart-server address (default: "
     "$MCMPART_SERVER,\n"
     "                        else localhost:50051)\n"
@@ -55,7 +57,7 @@ constexpr char kRemoteExitHelp[] =
     "best placement so far is still written).\n";
 
 // What evaluate and repair add to the local exit codes with --server.
-constexpr char kServerExitHelp[] =
+const char kServerExitHelp[] =
     "With --server: 5 server unreachable, 6 refused by a busy server or too\n"
     "large, 7 other server error.\n";
 
@@ -63,6 +65,8 @@ std::vector<FlagSpec> RemoteFlags() {
   return {{"server"},   {"tls", false}, {"tls-ca"},
           {"tls-cert"}, {"tls-key"},    {"timeout"}};
 }
+
+namespace {
 
 std::vector<FlagSpec> Concat(std::vector<FlagSpec> a,
                              const std::vector<FlagSpec>& b) {
@@ -393,9 +397,6 @@ v1::SearchReport MakeReport(const v1::PartitionUpdate& best,
 }
 
 // The same message as the local commands give for a bad placement file.
-absl::Status InFile(const std::string& path, const absl::Status& s) {
-  return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
-}
 
 // The headline figures of an evaluation, for when the graph is not at hand.
 void PrintBrief(const v1::Evaluation& e, std::ostream& out) {
@@ -904,115 +905,62 @@ int RunPolicies(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
-int RunRemoteEvaluate(const std::vector<std::string>& argv) {
-  const std::string help = absl::StrCat(
-      "Usage: mcmpart evaluate GRAPH PLACEMENT.json (--preset ... | "
-      "--hardware ...)\n"
-      "         --server ADDR [--json]\n\n"
-      "Scores a placement on the server.\n",
-      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp, kServerExitHelp);
-  std::vector<FlagSpec> specs = Concat(ProblemFlags(), RemoteFlags());
-  specs.push_back({"json", false});
-  absl::StatusOr<Args> args = Args::Parse(argv, specs);
-  if (!args.ok()) return Usage("evaluate", args.status().message(), help);
-  if (args->Has("help")) {
-    std::cout << help;
-    return kExitOk;
-  }
-  if (args->positional().size() != 2) {
-    return Usage("evaluate", "expected GRAPH and PLACEMENT", help);
-  }
-  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
-  if (!loaded.ok()) return Fail("evaluate", loaded.status());
-  absl::StatusOr<v1::Placement> placement =
-      LoadPlacementFile(args->positional()[1]);
-  if (!placement.ok()) return Fail("evaluate", placement.status());
-  absl::StatusOr<Assignment> p =
-      AssignmentFromProto(*loaded->problem, *placement);
-  if (!p.ok())
-    return Fail("evaluate", InFile(args->positional()[1], p.status()));
+std::optional<v1::Evaluation> EvaluateOnServer(const Args& args,
+                                               const Graph& graph,
+                                               const v1::Placement& placement,
+                                               int* exit_code) {
   v1::EvaluateRequest request;
-  absl::StatusOr<v1::ProblemSpec> spec =
-      BuildProblemSpec(*args, *loaded->graph);
-  if (!spec.ok()) return Fail("evaluate", spec.status());
+  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(args, graph);
+  if (!spec.ok()) {
+    *exit_code = Fail("evaluate", spec.status());
+    return std::nullopt;
+  }
   *request.mutable_problem() = *std::move(spec);
-  *request.mutable_placement() = *placement;
-  absl::StatusOr<Connection> c = Connect(*args);
-  if (!c.ok()) return Fail("evaluate", c.status());
+  *request.mutable_placement() = placement;
+  absl::StatusOr<Connection> c = Connect(args);
+  if (!c.ok()) {
+    *exit_code = Fail("evaluate", c.status());
+    return std::nullopt;
+  }
   grpc::ClientContext ctx;
-  SetDeadline(ctx, CallTimeout(*args, absl::ZeroDuration()));
+  SetDeadline(ctx, CallTimeout(args, absl::ZeroDuration()));
   v1::Evaluation e;
   grpc::Status s = c->stub->Evaluate(&ctx, request, &e);
-  if (!s.ok()) return FailRpc("evaluate", *c, s, Expired(ctx));
-  if (args->Has("json")) {
-    std::cout << ToJson(e) << "\n";
-  } else {
-    PrintEvaluation(*loaded->problem, *p, e, std::cout);
+  if (!s.ok()) {
+    *exit_code = FailRpc("evaluate", *c, s, Expired(ctx));
+    return std::nullopt;
   }
-  return e.valid() ? kExitOk : kExitInvalid;
+  return e;
 }
 
-int RunRemoteRepair(const std::vector<std::string>& argv) {
-  const std::string help = absl::StrCat(
-      "Usage: mcmpart repair GRAPH CANDIDATE.json (--preset ... | --hardware "
-      "...)\n"
-      "         --server ADDR [--time-limit 2s] [--out FILE] [--json]\n\n"
-      "Repairs a candidate placement on the server.\n",
-      kGraphHelp, kHardwareHelp, kRemoteHelp, "\n", kExitHelp, kServerExitHelp);
-  std::vector<FlagSpec> specs = Concat(ProblemFlags(), RemoteFlags());
-  specs.push_back({"json", false});
-  specs.push_back({"time-limit"});
-  specs.push_back({"out", true, false, "o"});
-  absl::StatusOr<Args> args = Args::Parse(argv, specs);
-  if (!args.ok()) return Usage("repair", args.status().message(), help);
-  if (args->Has("help")) {
-    std::cout << help;
-    return kExitOk;
-  }
-  if (args->positional().size() != 2) {
-    return Usage("repair", "expected GRAPH and CANDIDATE", help);
-  }
-  absl::StatusOr<absl::Duration> limit =
-      args->GetDuration("time-limit", absl::Seconds(2));
-  if (!limit.ok()) return Fail("repair", limit.status());
-  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
-  if (!loaded.ok()) return Fail("repair", loaded.status());
-  absl::StatusOr<v1::Placement> candidate =
-      LoadPlacementFile(args->positional()[1]);
-  if (!candidate.ok()) return Fail("repair", candidate.status());
-  absl::StatusOr<Assignment> q =
-      AssignmentFromProto(*loaded->problem, *candidate, /*allow_missing=*/true);
-  if (!q.ok()) return Fail("repair", InFile(args->positional()[1], q.status()));
+std::optional<v1::RepairReport> RepairOnServer(const Args& args,
+                                               const Graph& graph,
+                                               const v1::Placement& candidate,
+                                               absl::Duration time_limit,
+                                               int* exit_code) {
   v1::RepairRequest request;
-  absl::StatusOr<v1::ProblemSpec> spec =
-      BuildProblemSpec(*args, *loaded->graph);
-  if (!spec.ok()) return Fail("repair", spec.status());
+  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(args, graph);
+  if (!spec.ok()) {
+    *exit_code = Fail("repair", spec.status());
+    return std::nullopt;
+  }
   *request.mutable_problem() = *std::move(spec);
-  *request.mutable_candidate() = *candidate;
-  request.set_time_limit_s(absl::ToDoubleSeconds(*limit));
-  absl::StatusOr<Connection> c = Connect(*args);
-  if (!c.ok()) return Fail("repair", c.status());
+  *request.mutable_candidate() = candidate;
+  request.set_time_limit_s(absl::ToDoubleSeconds(time_limit));
+  absl::StatusOr<Connection> c = Connect(args);
+  if (!c.ok()) {
+    *exit_code = Fail("repair", c.status());
+    return std::nullopt;
+  }
   grpc::ClientContext ctx;
-  SetDeadline(ctx, CallTimeout(*args, *limit));
+  SetDeadline(ctx, CallTimeout(args, time_limit));
   v1::RepairReport report;
   grpc::Status s = c->stub->Repair(&ctx, request, &report);
-  if (!s.ok()) return FailRpc("repair", *c, s, Expired(ctx));
-  if (std::optional<std::string> out = args->Get("out")) {
-    if (absl::Status st = WriteFile(*out, ToJson(report) + "\n"); !st.ok()) {
-      return Fail("repair", st);
-    }
+  if (!s.ok()) {
+    *exit_code = FailRpc("repair", *c, s, Expired(ctx));
+    return std::nullopt;
   }
-  if (args->Has("json")) {
-    std::cout << ToJson(report) << "\n";
-    return kExitOk;
-  }
-  v1::Placement repaired;
-  *repaired.mutable_assignment() = report.assignment();
-  absl::StatusOr<Assignment> p =
-      AssignmentFromProto(*loaded->problem, repaired);
-  if (!p.ok()) return Fail("repair", p.status());
-  PrintRepair(*loaded->problem, *q, *p, report, std::cout);
-  return kExitOk;
+  return report;
 }
 
 }  // namespace mcmpart::cli

@@ -1103,7 +1103,7 @@ TEST(RemoteHelpTest, HelpDocumentsTheExitCodes) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, StartsWith("Usage: mcmpart evaluate GRAPH PLACEMENT.json "
                                 "(--preset ... | --hardware ...)\n"
-                                "         --server ADDR [--json]\n"));
+                                "         [--server ADDR] [--json]\n"));
   EXPECT_THAT(r.out,
               EndsWith("With --server: 5 server unreachable, 6 refused by a "
                        "busy server or too\nlarge, 7 other server error.\n"));
