@@ -17,7 +17,15 @@ PACKAGES=(
   prometheus-cpp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev libxml2-utils graphviz
+  # deployment checks (tests/deploy): YAML lint and parsing
+  yamllint python3 python3-yaml
 )
+# kubectl renders the Kubernetes files (`kubectl kustomize`). Debian's
+# kubernetes-client conflicts with other kubectl packages over
+# /usr/bin/kubectl, so it is added only when no kubectl is on PATH.
+if ! command -v kubectl >/dev/null 2>&1; then
+  PACKAGES+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
