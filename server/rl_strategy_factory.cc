@@ -39,6 +39,10 @@ class TimedStrategy : public Strategy {
 
 absl::StatusOr<std::unique_ptr<RlStrategyFactory>> RlStrategyFactory::Load(
     const std::string& dir, FineTuneObserver on_fine_tune) {
+  // The server runs searches in parallel on its workers; Torch's own
+  // intra-op threads would only compete with them for the cores
+  // (docs/policy.md, "Threads", measured ten times slower at 2 threads).
+  policy::SetTorchThreads(1);
   std::unique_ptr<RlStrategyFactory> factory(new RlStrategyFactory());
   factory->dir_ = dir.empty() ? policy::DefaultPolicyDirectory() : dir;
   absl::StatusOr<std::unique_ptr<policy::PolicyRegistry>> registry =

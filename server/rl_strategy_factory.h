@@ -28,6 +28,8 @@ class RlStrategyFactory : public StrategyFactory {
   // Loads every policy under `dir`; empty `dir` means the shipped ones
   // (policy::DefaultPolicyDirectory()). Errors: NOT_FOUND when the directory
   // does not exist or holds no policy; a broken checkpoint's load error.
+  // Also sets Torch to one intra-op thread for the process: searches run in
+  // parallel on the server's workers instead.
   static absl::StatusOr<std::unique_ptr<RlStrategyFactory>> Load(
       const std::string& dir, FineTuneObserver on_fine_tune);
 
