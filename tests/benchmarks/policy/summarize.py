@@ -43,7 +43,7 @@ def geomean(xs):
 
 def first_time(trace, q):
     for t, x in trace:
-        if x >= q - 1e-9:
+        if x >= q - 1e-5:  # traces are printed to 5 decimals
             return t
     return None
 
@@ -72,6 +72,7 @@ def main():
                 best = max(r["throughput"] for r in rs)
                 cells.append(f"{q:.3f} ({best:,.0f})")
             print(f"| {c} | " + " | ".join(cells) + " |")
+        print()
         # Geomean throughput ratio of rl over each baseline.
         for base in [m for m in methods if m != "rl"]:
             ratios = []
@@ -83,9 +84,8 @@ def main():
                     if ta > 0 and to > 0:
                         ratios.append(ta / to)
             if ratios:
-                print(f"\nrl / {base} geomean mean-throughput ratio at {b:g} s: "
-                      f"{geomean(ratios):.3f} over {len(ratios)} graphs", end="")
-        print()
+                print(f"- rl / {base} geomean mean-throughput ratio at {b:g} s: "
+                      f"{geomean(ratios):.3f} over {len(ratios)} graphs")
     # Fine-tuning speed-up at the largest budget.
     b = budgets[-1]
     print(f"\n**Fine-tuning speed-up ({b:g} s runs)**: time for the policy from "
@@ -102,6 +102,8 @@ def main():
                 continue
             ts = first_time(sc["trace"], sc["quality"])
             tr = first_time(rl[0]["trace"], sc["quality"])
+            if ts is None:
+                continue
             if tr is None:
                 print(f"| {c} | {s} | {sc['quality']:.3f} | {ts:.2f} | not reached | - |")
                 continue
