@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
+#include "solver/constructive.h"
 #include "solver/evaluator.h"
 
 namespace mcmpart::policy {
@@ -25,6 +26,21 @@ absl::StatusOr<StrategyResult> FineTune(
   if (!trainer.ok()) return trainer.status();
 
   Evaluator eval(problem);
+  if (options.warm_start) {
+    // Not finding one is no error: the policy and repair may still succeed.
+    absl::StatusOr<Assignment> warm = ConstructPlacement(problem, &stop);
+    if (warm.ok()) {
+      result.best = *std::move(warm);
+      result.samples = 1;
+      const Figures& f = eval.Score(result.best);
+      result.throughput_per_s = f.throughput_per_s;
+      result.quality = f.quality;
+      if (on_improvement) {
+        on_improvement(
+            Improvement{result.best, f, result.samples, absl::Now() - start});
+      }
+    }
+  }
   while (true) {
     const absl::Time now = absl::Now();
     if (stop.stop_requested()) {

@@ -18,6 +18,7 @@
 #include "policy/ppo.h"
 #include "policy/registry.h"
 #include "policy/synthetic.h"
+#include "solver/constructive.h"
 #include "solver/evaluator.h"
 #include "solver/graph.h"
 #include "solver/hardware.h"
@@ -372,6 +373,7 @@ TEST(FineTuneTest, StreamsImprovementsAndKeepsTheBaseUntouched) {
   int calls = 0;
   FineTuneOptions o;
   o.ppo.batch = 8;
+  o.warm_start = false;  // every improvement here comes from the policy
   auto r = FineTune(
       **base, p, budget, stop,
       [&](const Improvement& imp) {
@@ -388,6 +390,31 @@ TEST(FineTuneTest, StreamsImprovementsAndKeepsTheBaseUntouched) {
   EXPECT_TRUE(eval.IsValid(r->best));
   EXPECT_EQ((*base)->Probabilities(p).value(), before.value());
   EXPECT_GE(r->samples, 60);
+}
+
+TEST(FineTuneTest, WarmStartReportsTheConstructiveSplitFirst) {
+  Problem p = TinyChain();
+  auto base = Policy::Create(SmallConfig(), 5);
+  ASSERT_TRUE(base.ok());
+  auto constructive = ConstructPlacement(p);
+  ASSERT_TRUE(constructive.ok()) << constructive.status();
+  Evaluator eval(p);
+  const double floor = eval.Score(*constructive).throughput_per_s;
+  StopToken stop;
+  Budget budget;
+  budget.time = absl::Seconds(5);
+  budget.samples = 20;
+  std::vector<double> seen;
+  std::vector<int64_t> samples;
+  auto r = FineTune(**base, p, budget, stop, [&](const Improvement& imp) {
+    seen.push_back(imp.figures.throughput_per_s);
+    samples.push_back(imp.samples);
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_DOUBLE_EQ(seen.front(), floor);
+  EXPECT_EQ(samples.front(), 1);
+  EXPECT_GE(r->throughput_per_s, floor);
 }
 
 TEST(FineTuneTest, SeveralAtOnceOnOneSharedPolicy) {
