@@ -33,6 +33,7 @@
 #include "mcmpart/v1/problem.pb.h"
 #include "solver/graph_io.h"
 #include "solver/onnx_import.h"
+#include "tests/common/net_util.h"
 
 extern char** environ;
 
@@ -174,30 +175,9 @@ CliResult RunCli(const std::vector<std::string>& args,
   return StartCli(args, env).Wait();
 }
 
-// A loopback port nothing listens on (bound, then released).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::mcmpart::testing::FreePort;
 
-bool CanConnect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok =
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
+using ::mcmpart::testing::CanConnect;
 
 // The real mcmpart-server binary on 127.0.0.1 with `--port 0`; the port it
 // chose is read from its `server_start` log line. The policy directory is

@@ -29,6 +29,7 @@
 #include "solver/placement.h"
 #include "solver/problem.h"
 #include "test_server.h"
+#include "tests/common/net_util.h"
 
 namespace mcmpart::server {
 namespace {
@@ -651,29 +652,9 @@ TEST(ServerRlTest, RlStrategyStreamsValidImprovingPlacements) {
 }
 
 // The real binary: SIGTERM drains and the process exits within its grace.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::mcmpart::testing::FreePort;
 
-bool CanConnect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok =
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
+using ::mcmpart::testing::CanConnect;
 
 TEST(ServerBinaryTest, SigtermDrainsAndExitsWithinTheGrace) {
   const int port = FreePort();

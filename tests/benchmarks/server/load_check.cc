@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "mcmpart/v1/partitioner.grpc.pb.h"
 #include "solver/graph_io.h"
+#include "tests/common/net_util.h"
 
 namespace {
 
@@ -98,17 +99,7 @@ bool ParseArgs(int argc, char** argv, Args* a) {
   return true;
 }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::mcmpart::testing::FreePort;
 
 double Percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
