@@ -78,7 +78,7 @@ absl::Status ValidatePpoOptions(const PpoOptions& o) {
         absl::StrCat("PPO option ", name, " is out of range: ", v));
   };
   if (o.batch < 2 || o.batch > 4096) return bad("batch", o.batch);
-  if (o.epochs < 1 || o.epochs > 100) return bad("epochs", o.epochs);
+  if (o.epochs < 0 || o.epochs > 100) return bad("epochs", o.epochs);
   if (!(o.clip > 0 && o.clip < 1)) return bad("clip", o.clip);
   if (!(o.entropy_coef >= 0 && o.entropy_coef < 10)) {
     return bad("entropy_coef", o.entropy_coef);
@@ -261,7 +261,8 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   for (double r : reward) var += (r - mean) * (r - mean);
   const double sd = std::sqrt(var / k);
   ++steps_;
-  if (sd < 1e-9) return stats;  // every candidate equal: no signal
+  if (sd < 1e-9) return stats;             // every candidate equal: no signal
+  if (options_.epochs == 0) return stats;  // sampling only (no fine-tuning)
   std::vector<float> adv(k);
   for (int i = 0; i < k; ++i)
     adv[i] = static_cast<float>((reward[i] - mean) / sd);

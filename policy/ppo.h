@@ -29,7 +29,8 @@ enum class LogProbTarget {
 
 struct PpoOptions {
   int batch = 16;     // candidates sampled per step
-  int epochs = 4;     // PPO passes over each batch
+  int epochs = 4;     // PPO passes over each batch; 0 = sample and repair
+                      // only, never updating the policy
   double clip = 0.2;  // PPO ratio clip
   double entropy_coef = 0.01;
   double learning_rate = 1e-3;

@@ -65,11 +65,8 @@ absl::StatusOr<std::unique_ptr<Strategy>> RlStrategyFactory::Make(
   if (!p.ok()) return p.status();
   policy::FineTuneOptions options;
   options.ppo.seed = request.seed;
-  if (!request.fine_tune) {
-    // policy/ has no sample-only mode yet; a vanishing learning rate keeps
-    // the copy's weights as they are while it samples and repairs.
-    options.ppo.learning_rate = 1e-12;
-  }
+  // Without fine-tuning the pre-trained policy samples and repairs as it is.
+  if (!request.fine_tune) options.ppo.epochs = 0;
   return std::unique_ptr<Strategy>(std::make_unique<TimedStrategy>(
       std::make_unique<policy::RlStrategy>(*std::move(p), options),
       on_fine_tune_));

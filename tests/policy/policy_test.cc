@@ -344,6 +344,29 @@ TEST(PpoTest, MeanRewardRisesWithFixedSeed) {
   EXPECT_GT(last, first + 0.02) << "first " << first << " last " << last;
 }
 
+TEST(PpoTest, ZeroEpochsSamplesWithoutLearning) {
+  Problem p = TinyChain();
+  auto policy = Policy::Create(SmallConfig(), 5);
+  ASSERT_TRUE(policy.ok());
+  auto before = (*policy)->Probabilities(p);
+  ASSERT_TRUE(before.ok());
+  PpoOptions o;
+  o.seed = 5;
+  o.epochs = 0;
+  auto trainer = PpoTrainer::Create(std::move(*policy), o);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  for (int i = 0; i < 3; ++i) {
+    auto st = (*trainer)->Step(p, nullptr);
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_GT(st->candidates, 0);
+  }
+  EXPECT_EQ((*trainer)->policy().Probabilities(p).value(), before.value());
+  o.epochs = -1;
+  EXPECT_EQ(
+      ValidatePpoOptions(o),
+      absl::InvalidArgumentError("PPO option epochs is out of range: -1"));
+}
+
 TEST(PpoTest, DeterministicWithASeed) {
   Problem p = TinyChain();
   auto run = [&] {
