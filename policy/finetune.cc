@@ -26,19 +26,23 @@ absl::StatusOr<StrategyResult> FineTune(
   if (!trainer.ok()) return trainer.status();
 
   Evaluator eval(problem);
+  // Makes `p` the best so far and streams it.
+  auto take_best = [&](Assignment p) {
+    result.best = std::move(p);
+    const Figures& f = eval.Score(result.best);
+    result.throughput_per_s = f.throughput_per_s;
+    result.quality = f.quality;
+    if (on_improvement) {
+      on_improvement(
+          Improvement{result.best, f, result.samples, absl::Now() - start});
+    }
+  };
   if (options.warm_start) {
     // Not finding one is no error: the policy and repair may still succeed.
     absl::StatusOr<Assignment> warm = ConstructPlacement(problem, &stop);
     if (warm.ok()) {
-      result.best = *std::move(warm);
       result.samples = 1;
-      const Figures& f = eval.Score(result.best);
-      result.throughput_per_s = f.throughput_per_s;
-      result.quality = f.quality;
-      if (on_improvement) {
-        on_improvement(
-            Improvement{result.best, f, result.samples, absl::Now() - start});
-      }
+      take_best(*std::move(warm));
     }
   }
   while (true) {
@@ -59,14 +63,7 @@ absl::StatusOr<StrategyResult> FineTune(
     if (!st.ok()) return st.status();
     result.samples += st->candidates;
     if (!st->best.empty() && st->best_throughput > result.throughput_per_s) {
-      result.best = st->best;
-      const Figures& f = eval.Score(result.best);
-      result.throughput_per_s = f.throughput_per_s;
-      result.quality = f.quality;
-      if (on_improvement) {
-        on_improvement(
-            Improvement{result.best, f, result.samples, absl::Now() - start});
-      }
+      take_best(std::move(st->best));
     }
     if (st->cancelled) {
       result.reason =

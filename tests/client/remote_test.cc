@@ -286,6 +286,21 @@ v1::Job::State StateAfterQueue(const std::string& id,
   return job.state();
 }
 
+// Submits a 30 s anneal job and waits until a worker runs it; returns its
+// id, or "" (with a test failure) when it never started.
+std::string SubmitRunningJob(const std::string& server_flag) {
+  const CliResult r =
+      RunCli({"jobs", "submit", Graph("resnet18"), "--preset", "ring4",
+              "--strategy", "anneal", "--time-budget", "30s", server_flag});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return "";
+  const std::string id = Lines(r.out).at(0);
+  const v1::Job::State state =
+      StateAfterQueue(id, server_flag, absl::Seconds(10));
+  EXPECT_EQ(state, v1::Job::RUNNING);
+  return state == v1::Job::RUNNING ? id : "";
+}
+
 // The shared server of the tests that need nothing special. Its result
 // cache is off, so that a test's search never depends on another's.
 class RemoteTest : public ::testing::Test {
@@ -744,14 +759,10 @@ TEST(RemoteErrorTest, DrainingServerIsUnavailable) {
   const std::string server_flag = "--server=" + server.address();
   // A running job holds the drain open for half the grace: time enough for
   // the next command even on a loaded machine.
-  CliResult r =
-      RunCli({"jobs", "submit", Graph("resnet18"), "--preset", "ring4",
-              "--strategy", "anneal", "--time-budget", "30s", server_flag});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string id = Lines(r.out).at(0);
-  // Running, not still queued: the drain would end a queued job at once.
-  ASSERT_EQ(StateAfterQueue(id, server_flag, absl::Seconds(10)),
-            v1::Job::RUNNING);
+  // A 30 s search holding the only worker, running (not still queued).
+  const std::string id = SubmitRunningJob(server_flag);
+  ASSERT_FALSE(id.empty());
+  CliResult r;
   ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
   const absl::Time until = absl::Now() + absl::Seconds(5);
   while (!absl::StrContains(server.log(), "\"event\":\"server_drain\"") &&
@@ -836,15 +847,11 @@ TEST_F(RemoteTest, BadInputExitsTwoWithTheReason) {
 TEST(RemoteErrorTest, BusyServerRefusesTheJob) {
   ServerProcess server({"--cache-entries=0", "--workers=1", "--max-queue=0"});
   const std::string server_flag = "--server=" + server.address();
-  CliResult r =
-      RunCli({"jobs", "submit", Graph("resnet18"), "--preset", "ring4",
-              "--strategy", "anneal", "--time-budget", "30s", server_flag});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string id = Lines(r.out).at(0);
-  ASSERT_EQ(StateAfterQueue(id, server_flag, absl::Seconds(10)),
-            v1::Job::RUNNING);
-  r = RunCli({"partition", Graph("resnet18"), "--preset", "ring4",
-              "--time-budget", "1s", server_flag});
+  // A 30 s search holding the only worker, running (not still queued).
+  const std::string id = SubmitRunningJob(server_flag);
+  ASSERT_FALSE(id.empty());
+  CliResult r = RunCli({"partition", Graph("resnet18"), "--preset", "ring4",
+                        "--time-budget", "1s", server_flag});
   EXPECT_EQ(r.exit_code, 6);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err,
