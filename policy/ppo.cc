@@ -13,36 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "policy/policy_impl.h"
+#include "solver/constructive.h"
 #include "solver/repair.h"
 
 namespace mcmpart::policy {
 namespace {
-
-// Stand-in used only while solver/repair.cc answers UNIMPLEMENTED (it was
-// written in parallel with this module): clamp every node between its
-// predecessors' chips and max_hops, then close the gaps between used chips.
-// Memory is not repaired, so the result may be invalid; the caller checks.
-Assignment ProjectMonotone(const Problem& problem, const Assignment& q) {
-  const Graph& g = problem.graph();
-  const int n = g.num_nodes();
-  const int c = problem.num_chips();
-  Assignment p(n);
-  for (int v = 0; v < n; ++v) {
-    int chip = problem.pin(v) >= 0 ? problem.pin(v)
-                                   : std::clamp(q[v] < 0 ? 0 : q[v], 0, c - 1);
-    int lo = 0, hi = c - 1;
-    for (int u : g.predecessors(v)) {
-      lo = std::max(lo, p[u]);
-      hi = std::min(hi, p[u] + problem.max_hops());
-    }
-    p[v] = std::clamp(chip, lo, std::max(lo, hi));
-  }
-  std::vector<int> used(c, 0), rank(c, 0);
-  for (int v = 0; v < n; ++v) used[p[v]] = 1;
-  for (int k = 0, r = 0; k < c; ++k) rank[k] = used[k] ? r++ : r;
-  for (int v = 0; v < n; ++v) p[v] = rank[p[v]];
-  return p;
-}
 
 // Per-thread scratch for scoring repaired candidates.
 struct Scored {
@@ -62,14 +37,8 @@ absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
   opts.time_limit = time_limit;
   opts.stop = stop;
   absl::StatusOr<RepairResult> r = Repair(problem, candidate, {}, opts);
-  if (r.ok()) return std::move(r->placement);
-  if (absl::IsUnimplemented(r.status())) {
-    Assignment p = ProjectMonotone(problem, candidate);
-    Evaluator eval(problem);
-    if (eval.IsValid(p)) return p;
-    return absl::DeadlineExceededError("projection gave no valid placement");
-  }
-  return r.status();
+  if (!r.ok()) return r.status();
+  return std::move(r->placement);
 }
 
 absl::Status ValidatePpoOptions(const PpoOptions& o) {
@@ -205,6 +174,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
       const Assignment& q = i < k ? proposals[i] : greedy;
       absl::StatusOr<Assignment> r =
           RepairCandidate(problem, q, options_.repair_time_limit, stop);
+      if (r.ok() && options_.rebalance) r = Rebalance(problem, *r, stop);
       if (!r.ok()) {
         scored[i].status = r.status();
         continue;

@@ -1,7 +1,9 @@
 // PPO with the constraint solver in the loop (Xie et al., MLSys 2022):
 // sample a batch of candidate placements from the policy, repair each to
 // the nearest valid placement (solver/repair.h, several at once), reward
-// each by the quality of the repaired placement (docs/problem.md), and
+// each by the quality of the repaired placement (docs/problem.md; the
+// chip boundaries of the repaired placement first moved to their best
+// positions, PpoOptions::rebalance), and
 // update the policy with the clipped PPO objective plus an entropy bonus.
 // See docs/policy.md ("PPO") for the choices and the numbers behind them.
 #ifndef MCMPART_POLICY_PPO_H_
@@ -39,6 +41,13 @@ struct PpoOptions {
   // which is in (0, 1]).
   double failed_repair_reward = -0.1;
   LogProbTarget target = LogProbTarget::kRepaired;
+  // After repair, move the chip boundaries to the best split of the
+  // repaired placement's own node order (solver/constructive.h,
+  // Rebalance): the policy decides which nodes go together and in what
+  // order, the exact split decides where the boundaries fall. The reward and
+  // (with kRepaired) the trained placement are the rebalanced one. See
+  // docs/policy.md for the measurement behind the default.
+  bool rebalance = true;
   int repair_threads = 2;
   absl::Duration repair_time_limit = absl::Seconds(1);
   // Also repair and score the most likely placement (not trained on): the

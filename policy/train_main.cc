@@ -63,6 +63,7 @@ struct Flags {
   int max_chips = 16;
   double corpus_fraction = 0.3;
   std::string target = "repaired";
+  bool rebalance = true;
 };
 
 const char kUsage[] =
@@ -80,7 +81,9 @@ const char kUsage[] =
     "  --repair_threads=N --repair_ms=MS\n"
     "  --min_nodes=N --max_nodes=N --min_chips=N --max_chips=N\n"
     "  --corpus_fraction=X     share of iterations on corpus graphs\n"
-    "  --target=repaired|proposal  log-prob target of the policy gradient\n";
+    "  --target=repaired|proposal  log-prob target of the policy gradient\n"
+    "  --rebalance=0|1         move the chip boundaries of each repaired\n"
+    "                          sample to their best positions (default 1)\n";
 
 absl::Status ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
@@ -141,6 +144,8 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
       ok = absl::SimpleAtod(v, &f->corpus_fraction);
     else if (key == "target")
       f->target = v;
+    else if (key == "rebalance" && (v == "0" || v == "1"))
+      f->rebalance = v == "1";
     else
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", key));
     if (!ok) {
@@ -269,6 +274,7 @@ int Main(int argc, char** argv) {
   ppo.repair_threads = flags.repair_threads;
   ppo.repair_time_limit = absl::Milliseconds(flags.repair_ms);
   ppo.score_greedy = true;
+  ppo.rebalance = flags.rebalance;
   ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
                                           : LogProbTarget::kRepaired;
   absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =

@@ -535,6 +535,52 @@ std::vector<std::vector<int>> CandidateOrders(const Graph& g) {
   return orders;
 }
 
+// The smallest bottleneck of any split of `splitter`'s order that is below
+// `best_target`, and the best valid split reaching it (by the evaluator's
+// throughput, ties to fewer chips). Leaves `*best` alone and returns false
+// when no split beats `best_target`. CANCELLED when `stop` is set.
+absl::StatusOr<bool> BestSplit(Splitter& splitter, Evaluator& evaluator,
+                               const StopToken* stop, bool already_feasible,
+                               double* best_target, double* best_throughput,
+                               Assignment* best) {
+  // Only a split that beats the best so far matters.
+  if (!already_feasible && !splitter.Feasible(*best_target, false)) {
+    return false;
+  }
+  // Bisect the smallest feasible bottleneck over the bit patterns of
+  // non-negative doubles, which order like the values: at most 64 rounds
+  // and the exact optimum over contiguous splits of this order.
+  double target = 0;
+  if (!splitter.Feasible(0, false)) {
+    uint64_t lo = Bits(0.0);
+    uint64_t hi = Bits(std::min(*best_target, splitter.MaxLoad()));
+    while (hi - lo > 1) {
+      if (stop != nullptr && stop->stop_requested()) {
+        return absl::CancelledError("constructive placement cancelled");
+      }
+      const uint64_t mid = lo + (hi - lo) / 2;
+      (splitter.Feasible(FromBits(mid), false) ? hi : lo) = mid;
+    }
+    target = FromBits(hi);
+  }
+  splitter.Feasible(target, /*keep_layers=*/true);
+  // Every feasible chip count reaches the same bottleneck up to rounding;
+  // the evaluator decides, ties to fewer chips (shorter latency).
+  bool improved = false;
+  for (int k : splitter.feasible_k()) {
+    Assignment p = splitter.Reconstruct(k, target);
+    if (!evaluator.IsValid(p)) continue;
+    const double throughput = evaluator.Score(p).throughput_per_s;
+    if (throughput > *best_throughput) {
+      *best_throughput = throughput;
+      *best_target = target;
+      *best = std::move(p);
+      improved = true;
+    }
+  }
+  return improved;
+}
+
 }  // namespace
 
 absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
@@ -552,49 +598,104 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
   double best_throughput = -1;
   double best_target = kInf;
   for (size_t i = 0; i < orders.size(); ++i) {
+    if (i == 0 && !first_feasible) continue;
     std::optional<Splitter> other;
     if (i > 0) other.emplace(problem, orders[i]);
     Splitter& splitter = i == 0 ? first : *other;
-    // Only a split that beats the best so far matters.
-    if (i == 0 ? !first_feasible : !splitter.Feasible(best_target, false)) {
-      continue;
-    }
-    // Bisect the smallest feasible bottleneck over the bit patterns of
-    // non-negative doubles, which order like the values: at most 64 rounds
-    // and the exact optimum over contiguous splits of this order.
-    double target = 0;
-    if (!splitter.Feasible(0, false)) {
-      uint64_t lo = Bits(0.0);
-      uint64_t hi = Bits(std::min(best_target, splitter.MaxLoad()));
-      while (hi - lo > 1) {
-        if (stop != nullptr && stop->stop_requested()) {
-          return absl::CancelledError("constructive placement cancelled");
-        }
-        const uint64_t mid = lo + (hi - lo) / 2;
-        (splitter.Feasible(FromBits(mid), false) ? hi : lo) = mid;
-      }
-      target = FromBits(hi);
-    }
-    splitter.Feasible(target, /*keep_layers=*/true);
-    // Every feasible chip count reaches the same bottleneck up to rounding;
-    // the evaluator decides, ties to fewer chips (shorter latency) and to
-    // earlier orders.
-    for (int k : splitter.feasible_k()) {
-      Assignment p = splitter.Reconstruct(k, target);
-      if (!evaluator.IsValid(p)) continue;
-      const double throughput = evaluator.Score(p).throughput_per_s;
-      if (throughput > best_throughput) {
-        best_throughput = throughput;
-        best_target = target;
-        best = std::move(p);
-      }
-    }
+    // Ties go to earlier orders: a later one must be strictly better.
+    absl::StatusOr<bool> improved =
+        BestSplit(splitter, evaluator, stop, /*already_feasible=*/i == 0,
+                  &best_target, &best_throughput, &best);
+    if (!improved.ok()) return improved.status();
   }
   if (!best.empty()) return best;
   if (!first_feasible) return absl::FailedPreconditionError(why_not);
   return absl::InternalError(
       "constructive placement: the split the search found is not valid "
       "(a bug; please report the graph and hardware)");
+}
+
+absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
+                                      absl::Span<const int> order,
+                                      const StopToken* stop) {
+  const int n = problem.num_nodes();
+  if (static_cast<int>(order.size()) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("order has ", order.size(), " nodes; the graph has ", n));
+  }
+  std::vector<int> position(n, -1);
+  for (int i = 0; i < n; ++i) {
+    const int v = order[i];
+    if (v < 0 || v >= n || position[v] >= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("order position ", i, " holds ", v,
+                       ", which is out of range or repeated"));
+    }
+    position[v] = i;
+  }
+  const Graph& g = problem.graph();
+  for (int u = 0; u < n; ++u) {
+    for (int v : g.successors(u)) {
+      if (position[v] < position[u]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "order is not topological: '", g.node_name(v), "' comes before '",
+            g.node_name(u), "', which it reads"));
+      }
+    }
+  }
+  if (n == 0) return Assignment{};
+  Splitter splitter(problem, std::vector<int>(order.begin(), order.end()));
+  if (!splitter.Feasible(kInf, /*keep_layers=*/false)) {
+    return absl::NotFoundError("no valid contiguous split of the order exists");
+  }
+  Evaluator evaluator(problem);
+  Assignment best;
+  double best_throughput = -1;
+  double best_target = kInf;
+  absl::StatusOr<bool> improved =
+      BestSplit(splitter, evaluator, stop, /*already_feasible=*/true,
+                &best_target, &best_throughput, &best);
+  if (!improved.ok()) return improved.status();
+  if (best.empty()) {
+    return absl::InternalError(
+        "split of an order: the split the search found is not valid (a bug; "
+        "please report the graph and hardware)");
+  }
+  return best;
+}
+
+std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p) {
+  // Node ids are a topological order of the graph (graph.h), so a stable
+  // sort by chip keeps every chip's nodes in it; with p(u) <= p(v) on every
+  // edge the result is topological too.
+  std::vector<int> order(graph.num_nodes());
+  for (int v = 0; v < graph.num_nodes(); ++v) order[v] = v;
+  std::stable_sort(order.begin(), order.end(),
+                   [&p](int a, int b) { return p[a] < p[b]; });
+  return order;
+}
+
+absl::StatusOr<Assignment> Rebalance(const Problem& problem,
+                                     absl::Span<const int> placement,
+                                     const StopToken* stop) {
+  Evaluator evaluator(problem);
+  Assignment current(placement.begin(), placement.end());
+  if (static_cast<int>(current.size()) != problem.num_nodes() ||
+      !evaluator.IsValid(current)) {
+    return absl::InvalidArgumentError(
+        "rebalance needs a valid placement of every node");
+  }
+  absl::StatusOr<Assignment> split =
+      SplitOrder(problem, OrderOfPlacement(problem.graph(), current), stop);
+  // The placement itself is a split of its own order when every edge stays
+  // within one hop; with longer hops the split can be worse or impossible.
+  if (absl::IsCancelled(split.status())) return split.status();
+  if (!split.ok()) return current;
+  if (evaluator.Score(*split).throughput_per_s >
+      evaluator.Score(current).throughput_per_s) {
+    return *std::move(split);
+  }
+  return current;
 }
 
 absl::StatusOr<StrategyResult> Constructive::Run(

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "solver/placement.h"
 #include "solver/problem.h"
 #include "solver/strategy.h"
@@ -40,6 +41,35 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
 inline absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem) {
   return ConstructPlacement(problem, nullptr);
 }
+
+// The best valid contiguous split of one topological `order` of the nodes
+// (chips 0..k-1 take consecutive runs of it), by throughput: the exact
+// optimum of the bottleneck over those splits, ties to fewer chips. Pins,
+// colocation groups and memory are honoured; every edge stays within one
+// hop. Errors: INVALID_ARGUMENT when `order` is not a permutation of the
+// node ids or not topological (naming the edge), NOT_FOUND when no valid
+// split of it exists, CANCELLED when `stop` (may be null) is set.
+// O(C * n * 64) time.
+absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
+                                      absl::Span<const int> order,
+                                      const StopToken* stop);
+
+// The nodes sorted by chip p[v], each chip's nodes in node-id order. For a
+// placement with p(u) <= p(v) on every edge this is a topological order in
+// which `p` is a contiguous split. `p` must have one entry per node.
+std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p);
+
+// Keeps which nodes share a chip and in what order the chips' groups come,
+// and moves the chip boundaries: SplitOrder over OrderOfPlacement(p). Returns
+// that split when it has strictly higher throughput than `placement`,
+// otherwise `placement` unchanged (so never worse). Used on repaired policy
+// samples: repair keeps the placement near the proposal, which leaves a
+// slightly unbalanced proposal unbalanced; this fixes the balance exactly.
+// Errors: INVALID_ARGUMENT when `placement` is not a valid placement of
+// every node; CANCELLED when `stop` (may be null) is set.
+absl::StatusOr<Assignment> Rebalance(const Problem& problem,
+                                     absl::Span<const int> placement,
+                                     const StopToken* stop);
 
 // Strategy "constructive": ConstructPlacement as a strategy. Run returns at
 // once (EndReason::kConverged, one sample) and reports the placement through

@@ -5,7 +5,8 @@
 //   policy_benchmark [--budgets=5,30] [--seeds=3] [--cases=bert_base/ring8,...]
 //                    [--methods=rl,scratch,anneal,random,constructive]
 //                    [--policy=DIR] [--graphs=DIR] [--csv=FILE]
-//                    [--target=repaired|proposal]
+//                    [--target=repaired|proposal] [--warm-start=0|1]
+//                    [--rebalance=0|1]
 //
 // rl = the shipped pre-trained policy fine-tuned on the case; scratch = the
 // same fine-tuning from a freshly initialised policy. Every run gets the
@@ -63,6 +64,7 @@ int Main(int argc, char** argv) {
   // The committed tables measure the policy alone (docs/policy.md, "Warm
   // start"): --warm-start=1 measures what an rl request gets.
   bool warm_start = false;
+  bool rebalance = true;
   for (int i = 1; i < argc; ++i) {
     std::vector<std::string> kv =
         absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
@@ -84,6 +86,8 @@ int Main(int argc, char** argv) {
       target = v;
     else if (k == "--warm-start")
       warm_start = v == "1";
+    else if (k == "--rebalance")
+      rebalance = v == "1";
     else if (k == "--seeds" && absl::SimpleAtoi(v, &seeds)) {
     } else {
       std::fprintf(stderr, "policy_benchmark: bad argument %s\n", argv[i]);
@@ -139,6 +143,7 @@ int Main(int argc, char** argv) {
               base = std::move(*Policy::Create(PolicyConfig{}, seed));
             FineTuneOptions o;
             o.warm_start = warm_start;
+            o.ppo.rebalance = rebalance;
             o.ppo.seed = seed;
             o.ppo.target = target == "proposal" ? LogProbTarget::kProposal
                                                 : LogProbTarget::kRepaired;
