@@ -680,7 +680,11 @@ absl::StatusOr<Assignment> Rebalance(const Problem& problem,
                                      const StopToken* stop) {
   Evaluator evaluator(problem);
   Assignment current(placement.begin(), placement.end());
-  if (static_cast<int>(current.size()) != problem.num_nodes() ||
+  // The evaluator's checks assume chips in range.
+  const bool in_range = std::all_of(
+      current.begin(), current.end(),
+      [&problem](int chip) { return chip >= 0 && chip < problem.num_chips(); });
+  if (static_cast<int>(current.size()) != problem.num_nodes() || !in_range ||
       !evaluator.IsValid(current)) {
     return absl::InvalidArgumentError(
         "rebalance needs a valid placement of every node");
@@ -691,8 +695,10 @@ absl::StatusOr<Assignment> Rebalance(const Problem& problem,
   // within one hop; with longer hops the split can be worse or impossible.
   if (absl::IsCancelled(split.status())) return split.status();
   if (!split.ok()) return current;
-  if (evaluator.Score(*split).throughput_per_s >
-      evaluator.Score(current).throughput_per_s) {
+  // Score returns a reference to the evaluator's own figures: read one
+  // before computing the other.
+  const double split_throughput = evaluator.Score(*split).throughput_per_s;
+  if (split_throughput > evaluator.Score(current).throughput_per_s) {
     return *std::move(split);
   }
   return current;

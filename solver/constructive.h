@@ -59,10 +59,11 @@ absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
 // which `p` is a contiguous split. `p` must have one entry per node.
 std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p);
 
-// Keeps which nodes share a chip and in what order the chips' groups come,
-// and moves the chip boundaries: SplitOrder over OrderOfPlacement(p). Returns
-// that split when it has strictly higher throughput than `placement`,
-// otherwise `placement` unchanged (so never worse). Used on repaired policy
+// Keeps the node order the placement induces and moves the chip boundaries
+// along it (possibly using more or fewer chips): SplitOrder over
+// OrderOfPlacement(p). Returns that split when it has strictly higher
+// throughput than `placement`, otherwise `placement` unchanged (so never
+// worse). Used on repaired policy
 // samples: repair keeps the placement near the proposal, which leaves a
 // slightly unbalanced proposal unbalanced; this fixes the balance exactly.
 // Errors: INVALID_ARGUMENT when `placement` is not a valid placement of
