@@ -59,7 +59,8 @@ absl::StatusOr<StrategyResult> FineTune(
     // Keep each repair inside the remaining time.
     (*trainer)->set_repair_time_limit(std::clamp(
         deadline - now, absl::Milliseconds(1), options.ppo.repair_time_limit));
-    absl::StatusOr<PpoStepStats> st = (*trainer)->Step(problem, &stop);
+    absl::StatusOr<PpoStepStats> st =
+        (*trainer)->Step(problem, &stop, deadline);
     if (!st.ok()) return st.status();
     result.samples += st->candidates;
     if (!st->best.empty() && st->best_throughput > result.throughput_per_s) {

@@ -77,6 +77,10 @@ struct PpoTrainer::Impl {
   // many times.
   const Problem* cached_problem = nullptr;
   GraphTensors cached;
+  // How long the last sampling pass and the last PPO epoch took: a phase is
+  // not started when it would end past the step's deadline.
+  absl::Duration last_sample = absl::ZeroDuration();
+  absl::Duration last_epoch = absl::ZeroDuration();
 };
 
 PpoTrainer::~PpoTrainer() = default;
@@ -101,9 +105,16 @@ absl::StatusOr<std::unique_ptr<PpoTrainer>> PpoTrainer::Create(
 }
 
 absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
-                                              const StopToken* stop) {
+                                              const StopToken* stop,
+                                              absl::Time deadline) {
   PpoStepStats stats;
-  auto stopped = [stop] { return stop != nullptr && stop->stop_requested(); };
+  const bool has_deadline = deadline != absl::InfiniteFuture();
+  // Whether to stop now, or rather than start a phase that takes `next`.
+  auto stopped = [stop, has_deadline,
+                  deadline](absl::Duration next = absl::ZeroDuration()) {
+    return (stop != nullptr && stop->stop_requested()) ||
+           (has_deadline && absl::Now() + next >= deadline);
+  };
   Policy::Impl& pi = policy_->impl();
   PolicyNet& net = pi.net;
   const int n = problem.num_nodes();
@@ -124,6 +135,10 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   // 1. Sample. Sampling is done here rather than with torch::multinomial so
   // that it depends on this trainer's seed only, not on Torch's global
   // generator or thread count.
+  if (stopped(impl_->last_sample)) {
+    stats.cancelled = true;
+    return stats;
+  }
   absl::Time t0 = absl::Now();
   torch::Tensor logp_old;  // [N, M]
   std::vector<Assignment> proposals(k, Assignment(n));
@@ -154,6 +169,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   });
   if (!s.ok()) return s;
   stats.sample_time = absl::Now() - t0;
+  impl_->last_sample = stats.sample_time;
   if (stopped()) {
     stats.cancelled = true;
     return stats;
@@ -172,8 +188,12 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
         continue;
       }
       const Assignment& q = i < k ? proposals[i] : greedy;
-      absl::StatusOr<Assignment> r =
-          RepairCandidate(problem, q, options_.repair_time_limit, stop);
+      absl::Duration limit = options_.repair_time_limit;
+      if (has_deadline) {
+        limit =
+            std::clamp(deadline - absl::Now(), absl::Milliseconds(1), limit);
+      }
+      absl::StatusOr<Assignment> r = RepairCandidate(problem, q, limit, stop);
       if (r.ok() && options_.rebalance) r = Rebalance(problem, *r, stop);
       if (!r.ok()) {
         scored[i].status = r.status();
@@ -254,10 +274,11 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
         torch::from_blob(adv.data(), {1, k}, torch::kFloat32).clone();
     torch::Tensor old_lp = logp_old.gather(1, actions);  // [N, K]
     for (int e = 0; e < options_.epochs; ++e) {
-      if (stopped()) {
+      if (stopped(impl_->last_epoch)) {
         stats.cancelled = true;
         break;
       }
+      const absl::Time epoch_start = absl::Now();
       torch::Tensor logp = torch::log_softmax(net->forward(g), 1);
       torch::Tensor lp = logp.gather(1, actions);
       torch::Tensor ratio = torch::exp(lp - old_lp);
@@ -272,6 +293,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
       torch::nn::utils::clip_grad_norm_(net->parameters(),
                                         options_.max_grad_norm);
       impl_->optimizer->step();
+      impl_->last_epoch = absl::Now() - epoch_start;
     }
   });
   if (!s.ok()) return s;

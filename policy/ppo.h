@@ -70,7 +70,7 @@ struct PpoStepStats {
   double best_quality = 0;
   double entropy = 0;  // mean per-node entropy before the update (nats)
   absl::Duration sample_time, repair_time, learn_time;
-  bool cancelled = false;  // `stop` ended the step early (no update made)
+  bool cancelled = false;  // `stop` or the deadline ended the step early
 };
 
 // Repairs `candidate` into a valid placement of `problem`: mcmpart::Repair
@@ -92,13 +92,17 @@ class PpoTrainer {
   ~PpoTrainer();
 
   // One PPO iteration on `problem` (which must outlive the call). Polls
-  // `stop` (may be null) between phases and inside the repairs; when it is
-  // set the step returns early with stats.cancelled and no update.
+  // `stop` (may be null) and `deadline` between phases, before each repair
+  // and between PPO epochs; when either is reached the step returns early
+  // with stats.cancelled, keeping the candidates scored so far (stats.best)
+  // and making no further update. Repairs stop at their own time limit,
+  // which the caller keeps inside the deadline.
   // Errors: INVALID_ARGUMENT when the problem does not fit the policy
   // (too many chips), FAILED_PRECONDITION when the problem has no valid
   // placement (the solver's explanation), INTERNAL for Torch failures.
-  absl::StatusOr<PpoStepStats> Step(const Problem& problem,
-                                    const StopToken* stop);
+  absl::StatusOr<PpoStepStats> Step(
+      const Problem& problem, const StopToken* stop,
+      absl::Time deadline = absl::InfiniteFuture());
 
   const Policy& policy() const { return *policy_; }
   Policy& mutable_policy() { return *policy_; }

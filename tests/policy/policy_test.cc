@@ -571,6 +571,29 @@ TEST(FineTuneTest, CancellationStopsWithin100ms) {
   EXPECT_LT(returned - requested, absl::Milliseconds(100));
 }
 
+// The deadline is checked inside a PPO step too (between repairs and
+// between epochs), so a step that would end past the budget is cut short.
+// Budgets of 0.5 to 1.3 s land at different phases of the steps.
+TEST(FineTuneTest, EndsWithin100msOfTheTimeBudget) {
+  v1::Graph g = SyntheticGraph(SyntheticFamily::kBranchy, 1500, 4);
+  Problem p = MakeProblem(g, RandomHardware(g, 8, 2.0, 4));
+  auto base = Policy::Create(PolicyConfig{}, 5);
+  ASSERT_TRUE(base.ok());
+  for (double seconds : {0.5, 0.9, 1.3}) {
+    StopToken stop;
+    Budget budget;
+    budget.time = absl::Seconds(seconds);
+    FineTuneOptions o;
+    o.warm_start = false;
+    const absl::Time start = absl::Now();
+    auto r = FineTune(**base, p, budget, stop, {}, o);
+    const absl::Duration took = absl::Now() - start;
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->reason, EndReason::kBudget);
+    EXPECT_LT(took, budget.time + absl::Milliseconds(100)) << seconds;
+  }
+}
+
 TEST(RlStrategyTest, IsAStrategyNamedRl) {
   auto base = Policy::Create(SmallConfig(), 5);
   std::shared_ptr<const Policy> shared = std::move(*base);
