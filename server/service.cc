@@ -2,12 +2,17 @@
 
 #include <chrono>
 #include <exception>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "server/status.h"
+#include "solver/strategy.h"
 
 namespace mcmpart::server {
 namespace {
@@ -68,6 +73,58 @@ grpc::Status Handle(Telemetry* telemetry, absl::string_view method,
   }
   return status;
 }
+
+// Stops a unary handler's work when its client goes away. gRPC's synchronous
+// API tells a handler nothing while it computes on its own thread, so a
+// cancelled or disconnected call would otherwise run to its time limit. A
+// small thread checks the call every `interval` and, once it is cancelled,
+// requests stop() (which the work polls). Call Finish when the work returns.
+class CancelWatcher {
+ public:
+  // `work` names the work in the status ("repair").
+  CancelWatcher(grpc::ServerContext* context, absl::string_view work,
+                absl::Duration interval)
+      : work_(work), thread_([this, context, interval] {
+          while (!done_.WaitForNotificationWithTimeout(interval)) {
+            if (context->IsCancelled()) {
+              deadline_passed_ = absl::Now() >= Deadline(*context);
+              stop_.RequestStop();
+              return;
+            }
+          }
+        }) {}
+  ~CancelWatcher() { Finish(); }
+  CancelWatcher(const CancelWatcher&) = delete;
+  CancelWatcher& operator=(const CancelWatcher&) = delete;
+
+  const StopToken* stop() const { return &stop_; }
+
+  // Ends the watch. OK unless the call was cancelled and the work stopped:
+  // then CANCELLED, or DEADLINE_EXCEEDED when the call's deadline ended it.
+  grpc::Status Finish() {
+    if (thread_.joinable()) {
+      done_.Notify();
+      thread_.join();
+    }
+    if (!stop_.stop_requested()) return grpc::Status::OK;
+    if (deadline_passed_) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("the call's deadline passed; the ",
+                                       work_, " was stopped"));
+    }
+    return grpc::Status(
+        grpc::StatusCode::CANCELLED,
+        absl::StrCat("the client cancelled the call or went away; the ", work_,
+                     " was stopped"));
+  }
+
+ private:
+  const std::string work_;
+  absl::Notification done_;
+  StopToken stop_;
+  bool deadline_passed_ = false;  // read only after the join
+  std::thread thread_;            // last: starts once the rest exists
+};
 
 grpc::Status Draining() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -252,8 +309,12 @@ grpc::Status PartitionerService::Repair(grpc::ServerContext* context,
                                         v1::RepairReport* reply) {
   return Handle(telemetry_, "Repair", kUnary, [&] {
     if (jobs_->draining()) return Draining();
+    CancelWatcher watcher(context, "repair", options_.poll_interval);
     absl::StatusOr<v1::RepairReport> r =
-        engine_->Repair(*request, Deadline(*context), /*stop=*/nullptr);
+        engine_->Repair(*request, Deadline(*context), watcher.stop());
+    // A cancelled call's reply (the best so far, or the solver's CANCELLED)
+    // reaches nobody; the status says why the repair ended.
+    if (grpc::Status s = watcher.Finish(); !s.ok()) return s;
     if (!r.ok()) return ToGrpcStatus(r.status());
     *reply = *std::move(r);
     return grpc::Status::OK;

@@ -15,9 +15,10 @@
 namespace mcmpart::server {
 
 struct ServiceOptions {
-  // How often a streaming handler checks whether its client went away or
-  // its deadline passed, while no update arrives. Bounds the time from a
-  // cancel to the stop request (the work then stops within 100 ms).
+  // How often a streaming handler (while no update arrives) and a Repair
+  // call (while it repairs) check whether the client went away or the
+  // deadline passed. Bounds the time from a cancel to the stop request (the
+  // work then stops within 100 ms).
   absl::Duration poll_interval = absl::Milliseconds(20);
   // CancelJob waits this long for the job to end so that its reply usually
   // shows the final state.
