@@ -340,7 +340,15 @@ absl::StatusOr<v1::RepairReport> Engine::Repair(
   options.stop = stop;
   absl::StatusOr<RepairResult> repaired =
       mcmpart::Repair(problem, *candidate, weights, options);
-  if (events_) events_->OnRepair(absl::Now() - start, repaired.status());
+  if (events_) {
+    // A stopped repair returns its best so far as OK; the metrics count it
+    // as what it was.
+    const bool stopped =
+        repaired.ok() && stop != nullptr && stop->stop_requested();
+    events_->OnRepair(
+        absl::Now() - start,
+        stopped ? absl::CancelledError("repair stopped") : repaired.status());
+  }
   if (!repaired.ok()) return repaired.status();
   return MakeRepairReport(problem, *repaired);
 }

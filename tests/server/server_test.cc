@@ -554,8 +554,11 @@ TEST(ServerTest, CancellingTheRepairCallStopsTheRepairWithin500ms) {
   EXPECT_LT(ended, absl::Milliseconds(500));
   RecordProperty("cancel_to_repair_end_ms",
                  static_cast<int>(absl::ToInt64Milliseconds(ended)));
-  // What the server's metrics (and so its dashboards) record for the call.
+  // What the server's metrics (and so its dashboards) record for the call:
+  // the stopped repair returned no placement to anyone.
   EXPECT_EQ(code, "Canceled");
+  EXPECT_THAT(stack.telemetry().Render(),
+              HasSubstr("\nmcmpart_repair_failures_total 1\n"));
 }
 
 TEST(ServerTest, ListPoliciesNamesTheStrategies) {
