@@ -1,6 +1,11 @@
 #include "server/config.h"
 
+#include <sched.h>
+
+#include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -10,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace mcmpart::server {
@@ -119,7 +125,7 @@ const std::vector<FlagDef>& Flags() {
       {"policy-dir", "DIR", "the shipped policies",
        "directory of pre-trained policy checkpoints, loaded once at start-up",
        StringAt([](ServerConfig* c) { return &c->policy_dir; })},
-      {"workers", "N", "number of cores",
+      {"workers", "N", "the CPUs the process may use (cgroup limit)",
        "searches running at once (worker threads)",
        IntAt([](ServerConfig* c) { return &c->jobs.workers; }, 1, 1024)},
       {"max-queue", "N", "16",
@@ -242,8 +248,7 @@ EnvLookup ProcessEnv() {
 absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
                                          const EnvLookup& env, bool* help) {
   ServerConfig config;
-  config.jobs.workers =
-      std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  config.jobs.workers = AvailableCpus();
   *help = false;
   for (const FlagDef& f : Flags()) {
     const std::string var = EnvName(f.name);
@@ -320,6 +325,54 @@ std::string ConfigHelp() {
                           head, f.help, f.default_text, EnvName(f.name));
   }
   return out;
+}
+
+std::optional<int> CpusFromQuota(absl::string_view quota,
+                                 absl::string_view period) {
+  quota = absl::StripAsciiWhitespace(quota);
+  period = absl::StripAsciiWhitespace(period);
+  double q = 0, p = 0;
+  if (quota == "max" || !absl::SimpleAtod(quota, &q) ||
+      !absl::SimpleAtod(period, &p) || !(q > 0) || !(p > 0) ||
+      !std::isfinite(q / p)) {
+    return std::nullopt;
+  }
+  return std::max(1, static_cast<int>(std::ceil(q / p - 1e-9)));
+}
+
+namespace {
+
+std::optional<std::string> ReadSmallFile(const char* path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+int AvailableCpus() {
+  int cpus = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    cpus = std::min(cpus, std::max(1, CPU_COUNT(&set)));
+  }
+  std::optional<int> quota;
+  if (std::optional<std::string> max =
+          ReadSmallFile("/sys/fs/cgroup/cpu.max")) {
+    std::vector<std::string> parts =
+        absl::StrSplit(*max, ' ', absl::SkipWhitespace());
+    if (parts.size() == 2) quota = CpusFromQuota(parts[0], parts[1]);
+  } else {
+    std::optional<std::string> q =
+        ReadSmallFile("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
+    std::optional<std::string> p =
+        ReadSmallFile("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+    if (q && p) quota = CpusFromQuota(*q, *p);
+  }
+  if (quota) cpus = std::min(cpus, *quota);
+  return cpus;
 }
 
 }  // namespace mcmpart::server

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/engine.h"
 #include "server/job_manager.h"
@@ -44,6 +45,19 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
 
 // The --help text: every flag, its variable, default and meaning.
 std::string ConfigHelp();
+
+// The CPUs this process may use, the default of --workers: the smallest of
+// the machine's cores, the scheduler affinity mask and the cgroup CPU quota
+// (v2 /sys/fs/cgroup/cpu.max, else v1 cpu.cfs_quota_us / cpu.cfs_period_us),
+// at least 1. In a Kubernetes pod with a CPU limit this is the limit rounded
+// up, not the node's cores.
+int AvailableCpus();
+
+// The CPUs a cgroup quota allows, rounded up: `quota` and `period` as in
+// cpu.max ("max" or a negative quota = no limit -> nullopt). Malformed
+// numbers -> nullopt.
+std::optional<int> CpusFromQuota(absl::string_view quota,
+                                 absl::string_view period);
 
 }  // namespace mcmpart::server
 

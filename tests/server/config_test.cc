@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,6 +32,27 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
   EXPECT_EQ(c->engine.default_time_budget, absl::Seconds(10));
   EXPECT_EQ(c->server.max_connection_age, absl::InfiniteDuration());
   EXPECT_TRUE(c->server.reflection);
+}
+
+TEST(ConfigTest, WorkersDefaultToTheAvailableCpus) {
+  bool help = false;
+  absl::StatusOr<ServerConfig> c = ParseConfig({}, Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->jobs.workers, AvailableCpus());
+  EXPECT_GE(AvailableCpus(), 1);
+  EXPECT_LE(AvailableCpus(),
+            static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+TEST(ConfigTest, CgroupQuotaRoundsUp) {
+  EXPECT_EQ(CpusFromQuota("200000", "100000"), 2);
+  EXPECT_EQ(CpusFromQuota("150000", "100000"), 2);  // 1.5 CPUs: 2 workers
+  EXPECT_EQ(CpusFromQuota("50000", "100000"), 1);
+  EXPECT_EQ(CpusFromQuota("400000\n", " 100000\n"), 4);
+  EXPECT_EQ(CpusFromQuota("max", "100000"), std::nullopt);
+  EXPECT_EQ(CpusFromQuota("-1", "100000"), std::nullopt);  // cgroup v1
+  EXPECT_EQ(CpusFromQuota("abc", "100000"), std::nullopt);
+  EXPECT_EQ(CpusFromQuota("100000", "0"), std::nullopt);
 }
 
 TEST(ConfigTest, FlagsBeatEnvironmentBeatsDefaults) {
