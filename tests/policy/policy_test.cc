@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -351,53 +352,43 @@ Problem TinyBranches() {
   return MakeProblem(g, Uniform(3, 1e12));
 }
 
-TEST(PpoTest, MeanRewardRisesWithFixedSeed) {
-  Problem p = TinyChain();
-  auto policy = Policy::Create(SmallConfig(), 5);
-  ASSERT_TRUE(policy.ok());
-  PpoOptions o;
-  o.seed = 5;
+// Mean batch reward of the first and of the last three of 12 PPO steps
+// from a fresh policy with `seed`.
+std::pair<double, double> FirstAndLastMeanReward(const Problem& p, PpoOptions o,
+                                                 int seed) {
+  auto policy = Policy::Create(SmallConfig(), seed);
+  EXPECT_TRUE(policy.ok());
+  o.seed = seed;
   o.batch = 16;
   o.learning_rate = 3e-3;
   o.score_greedy = false;
+  auto trainer = PpoTrainer::Create(std::move(*policy), o);
+  EXPECT_TRUE(trainer.ok()) << trainer.status();
+  std::vector<double> mean;
+  for (int i = 0; i < 12; ++i) {
+    auto st = (*trainer)->Step(p, nullptr);
+    EXPECT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(st->valid, 16);
+    mean.push_back(st->mean_reward);
+  }
+  return {(mean[0] + mean[1] + mean[2]) / 3,
+          (mean[9] + mean[10] + mean[11]) / 3};
+}
+
+TEST(PpoTest, MeanRewardRisesWithFixedSeed) {
+  PpoOptions o;
   // A chain has one node order, so with rebalancing every sample is the
   // best split and there is nothing to learn: this checks the PPO update
   // itself. The branches test below checks it with rebalancing.
   o.rebalance = false;
-  auto trainer = PpoTrainer::Create(std::move(*policy), o);
-  ASSERT_TRUE(trainer.ok()) << trainer.status();
-  std::vector<double> mean;
-  for (int i = 0; i < 12; ++i) {
-    auto st = (*trainer)->Step(p, nullptr);
-    ASSERT_TRUE(st.ok()) << st.status();
-    mean.push_back(st->mean_reward);
-  }
-  const double first = (mean[0] + mean[1] + mean[2]) / 3;
-  const double last = (mean[9] + mean[10] + mean[11]) / 3;
+  const auto [first, last] = FirstAndLastMeanReward(TinyChain(), o, 5);
   EXPECT_GT(last, first + 0.02) << "first " << first << " last " << last;
 }
 
 TEST(PpoTest, MeanRewardRisesWithRebalancingOnBranches) {
-  Problem p = TinyBranches();
-  auto policy = Policy::Create(SmallConfig(), 3);
-  ASSERT_TRUE(policy.ok());
   PpoOptions o;
-  o.seed = 3;
-  o.batch = 16;
-  o.learning_rate = 3e-3;
-  o.score_greedy = false;
   ASSERT_TRUE(o.rebalance);  // the default
-  auto trainer = PpoTrainer::Create(std::move(*policy), o);
-  ASSERT_TRUE(trainer.ok()) << trainer.status();
-  std::vector<double> mean;
-  for (int i = 0; i < 12; ++i) {
-    auto st = (*trainer)->Step(p, nullptr);
-    ASSERT_TRUE(st.ok()) << st.status();
-    EXPECT_EQ(st->valid, 16);
-    mean.push_back(st->mean_reward);
-  }
-  const double first = (mean[0] + mean[1] + mean[2]) / 3;
-  const double last = (mean[9] + mean[10] + mean[11]) / 3;
+  const auto [first, last] = FirstAndLastMeanReward(TinyBranches(), o, 3);
   EXPECT_GT(last, first + 0.1) << "first " << first << " last " << last;
 }
 
