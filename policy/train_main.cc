@@ -297,7 +297,8 @@ int Main(int argc, char** argv) {
     (*trainer)->mutable_policy().set_metadata_text(
         corpus_text, (*trainer)->steps(),
         absl::StrCat("mcmpart-train seed=", flags.seed, " batch=", flags.batch,
-                     " lr=", flags.lr, " target=", flags.target));
+                     " lr=", flags.lr, " target=", flags.target,
+                     " rebalance=", flags.rebalance ? 1 : 0));
     absl::Status s = (*trainer)->policy().Save(flags.out);
     if (s.ok()) s = (*trainer)->SaveState(flags.out);
     if (!s.ok()) {
