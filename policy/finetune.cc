@@ -56,9 +56,7 @@ absl::StatusOr<StrategyResult> FineTune(
       result.reason = EndReason::kBudget;
       break;
     }
-    // Keep each repair inside the remaining time.
-    (*trainer)->set_repair_time_limit(std::clamp(
-        deadline - now, absl::Milliseconds(1), options.ppo.repair_time_limit));
+    // The step keeps its repairs inside the deadline.
     absl::StatusOr<PpoStepStats> st =
         (*trainer)->Step(problem, &stop, deadline);
     if (!st.ok()) return st.status();

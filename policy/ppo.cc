@@ -21,6 +21,7 @@ namespace {
 
 // Per-thread scratch for scoring repaired candidates.
 struct Scored {
+  bool attempted = false;  // false: skipped after a stop or the deadline
   absl::Status status;
   Assignment placement;
   double quality = 0;
@@ -190,11 +191,17 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
       const Assignment& q = i < k ? proposals[i] : greedy;
       absl::Duration limit = options_.repair_time_limit;
       if (has_deadline) {
-        limit =
-            std::clamp(deadline - absl::Now(), absl::Milliseconds(1), limit);
+        limit = std::max(absl::Milliseconds(1),
+                         std::min(limit, deadline - absl::Now()));
       }
+      scored[i].attempted = true;
       absl::StatusOr<Assignment> r = RepairCandidate(problem, q, limit, stop);
-      if (r.ok() && options_.rebalance) r = Rebalance(problem, *r, stop);
+      if (r.ok() && options_.rebalance) {
+        // Without the stop token: it takes milliseconds, and a placement
+        // repaired before a stop is still worth keeping.
+        absl::StatusOr<Assignment> balanced = Rebalance(problem, *r, nullptr);
+        if (balanced.ok()) r = *std::move(balanced);
+      }
       if (!r.ok()) {
         scored[i].status = r.status();
         continue;
@@ -216,12 +223,15 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   worker();
   for (std::thread& t : pool) t.join();
   stats.repair_time = absl::Now() - t0;
-  stats.candidates = total;
+  stats.candidates = static_cast<int>(
+      std::count_if(scored.begin(), scored.end(),
+                    [](const Scored& sc) { return sc.attempted; }));
   if (stopped()) {
     stats.cancelled = true;
   }
 
   std::vector<double> reward(k);
+  int rewarded = 0;  // the batch candidates whose repair was attempted
   double sum_q = 0;
   for (int i = 0; i < total; ++i) {
     const Scored& sc = scored[i];
@@ -236,14 +246,21 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
         stats.best = sc.placement;
       }
     }
-    if (i < k) reward[i] = ok ? sc.quality : options_.failed_repair_reward;
+    if (i < k && sc.attempted) {
+      reward[i] = ok ? sc.quality : options_.failed_repair_reward;
+      ++rewarded;
+    }
   }
   stats.mean_quality = stats.valid > 0 ? sum_q / stats.valid : 0;
   double mean = 0;
   for (double r : reward) mean += r;
-  mean /= k;
+  mean /= std::max(rewarded, 1);
   stats.mean_reward = mean;
-  if (stats.cancelled) return stats;
+  // Every batch candidate was repaired unless the step was cancelled.
+  if (stats.cancelled || rewarded < k) {
+    stats.cancelled = true;
+    return stats;
+  }
 
   // 3. Advantages: batch-mean baseline, scaled by the batch's spread so the
   // step size does not depend on how far apart qualities happen to be.
@@ -274,7 +291,9 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
         torch::from_blob(adv.data(), {1, k}, torch::kFloat32).clone();
     torch::Tensor old_lp = logp_old.gather(1, actions);  // [N, K]
     for (int e = 0; e < options_.epochs; ++e) {
-      if (stopped(impl_->last_epoch)) {
+      // An epoch (forward and backward) takes about three sampling passes
+      // (forward only) before the first one has been timed.
+      if (stopped(std::max(impl_->last_epoch, 3 * impl_->last_sample))) {
         stats.cancelled = true;
         break;
       }

@@ -108,10 +108,6 @@ class PpoTrainer {
   Policy& mutable_policy() { return *policy_; }
   std::unique_ptr<Policy> ReleasePolicy() { return std::move(policy_); }
   const PpoOptions& options() const { return options_; }
-  // Fine-tuning shortens repairs as the budget runs out.
-  void set_repair_time_limit(absl::Duration limit) {
-    options_.repair_time_limit = limit;
-  }
   int64_t steps() const { return steps_; }
 
   // Optimizer state and step count, for resumable pre-training

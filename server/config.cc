@@ -337,7 +337,11 @@ std::optional<int> CpusFromQuota(absl::string_view quota,
       !std::isfinite(q / p)) {
     return std::nullopt;
   }
-  return std::max(1, static_cast<int>(std::ceil(q / p - 1e-9)));
+  // Capped before the cast: v1 quotas can be huge, and more workers than
+  // this is no limit at all.
+  constexpr double kMaxCpus = 1 << 20;
+  return std::max(
+      1, static_cast<int>(std::min(kMaxCpus, std::ceil(q / p - 1e-9))));
 }
 
 namespace {
@@ -352,23 +356,22 @@ std::optional<std::string> ReadSmallFile(const char* path) {
 
 }  // namespace
 
-int AvailableCpus() {
+int AvailableCpus(const std::string& cgroup_root) {
   int cpus = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
     cpus = std::min(cpus, std::max(1, CPU_COUNT(&set)));
   }
   std::optional<int> quota;
-  if (std::optional<std::string> max =
-          ReadSmallFile("/sys/fs/cgroup/cpu.max")) {
+  const std::string v2 = cgroup_root + "/cpu.max";
+  if (std::optional<std::string> max = ReadSmallFile(v2.c_str())) {
     std::vector<std::string> parts =
         absl::StrSplit(*max, ' ', absl::SkipWhitespace());
     if (parts.size() == 2) quota = CpusFromQuota(parts[0], parts[1]);
   } else {
-    std::optional<std::string> q =
-        ReadSmallFile("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
-    std::optional<std::string> p =
-        ReadSmallFile("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+    const std::string v1 = cgroup_root + "/cpu/cpu.cfs_";
+    std::optional<std::string> q = ReadSmallFile((v1 + "quota_us").c_str());
+    std::optional<std::string> p = ReadSmallFile((v1 + "period_us").c_str());
     if (q && p) quota = CpusFromQuota(*q, *p);
   }
   if (quota) cpus = std::min(cpus, *quota);

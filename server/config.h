@@ -50,8 +50,10 @@ std::string ConfigHelp();
 // the machine's cores, the scheduler affinity mask and the cgroup CPU quota
 // (v2 /sys/fs/cgroup/cpu.max, else v1 cpu.cfs_quota_us / cpu.cfs_period_us),
 // at least 1. In a Kubernetes pod with a CPU limit this is the limit rounded
-// up, not the node's cores.
-int AvailableCpus();
+// up, not the node's cores. `cgroup_root` is where the cgroup files are
+// read (tests pass their own). Only the process's own cgroup namespace root
+// is read: a limit set on a parent cgroup outside it is not seen.
+int AvailableCpus(const std::string& cgroup_root = "/sys/fs/cgroup");
 
 // The CPUs a cgroup quota allows, rounded up: `quota` and `period` as in
 // cpu.max ("max" or a negative quota = no limit -> nullopt). Malformed

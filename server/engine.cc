@@ -343,8 +343,7 @@ absl::StatusOr<v1::RepairReport> Engine::Repair(
   if (events_) {
     // A stopped repair returns its best so far as OK; the metrics count it
     // as what it was.
-    const bool stopped =
-        repaired.ok() && stop != nullptr && stop->stop_requested();
+    const bool stopped = repaired.ok() && repaired->cancelled;
     events_->OnRepair(
         absl::Now() - start,
         stopped ? absl::CancelledError("repair stopped") : repaired.status());

@@ -86,7 +86,9 @@ class Engine {
   // The nearest valid placement to the candidate, within min(the request's
   // time limit, `deadline`). Errors: those of ResolveProblem and
   // mcmpart::Repair (FAILED_PRECONDITION when infeasible,
-  // DEADLINE_EXCEEDED when the limit ends it before any valid placement).
+  // DEADLINE_EXCEEDED when the limit ends it before any valid placement,
+  // CANCELLED when `stop` (may be null) ends it before one; stopped after
+  // one, it returns that placement).
   absl::StatusOr<v1::RepairReport> Repair(const v1::RepairRequest& request,
                                           absl::Time deadline,
                                           const StopToken* stop) const;

@@ -1,8 +1,11 @@
 #include "server/config.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
-#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -39,9 +42,35 @@ TEST(ConfigTest, WorkersDefaultToTheAvailableCpus) {
   absl::StatusOr<ServerConfig> c = ParseConfig({}, Env({}), &help);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->jobs.workers, AvailableCpus());
-  EXPECT_GE(AvailableCpus(), 1);
-  EXPECT_LE(AvailableCpus(),
-            static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+TEST(ConfigTest, AvailableCpusFollowsTheCgroupQuota) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() /
+                        ("mcmpart_cgroup_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "cpu");
+  auto write = [](const fs::path& path, const std::string& text) {
+    std::ofstream(path) << text;
+  };
+  // No cgroup files: the cores the scheduler gives the process.
+  const int cores = AvailableCpus(root.string());
+  EXPECT_GE(cores, 1);
+  // cgroup v1: half a CPU is one worker.
+  write(root / "cpu" / "cpu.cfs_quota_us", "50000\n");
+  write(root / "cpu" / "cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(AvailableCpus(root.string()), 1);
+  write(root / "cpu" / "cpu.cfs_quota_us", "-1\n");
+  EXPECT_EQ(AvailableCpus(root.string()), cores);
+  // cgroup v2 takes precedence.
+  write(root / "cpu.max", "50000 100000\n");
+  EXPECT_EQ(AvailableCpus(root.string()), 1);
+  write(root / "cpu.max", "max 100000\n");
+  EXPECT_EQ(AvailableCpus(root.string()), cores);
+  // A quota above the cores does not add workers.
+  write(root / "cpu.max", "100000000 1000\n");  // 100,000 CPUs
+  EXPECT_EQ(AvailableCpus(root.string()), cores);
+  fs::remove_all(root);
 }
 
 TEST(ConfigTest, CgroupQuotaRoundsUp) {
@@ -53,6 +82,7 @@ TEST(ConfigTest, CgroupQuotaRoundsUp) {
   EXPECT_EQ(CpusFromQuota("-1", "100000"), std::nullopt);  // cgroup v1
   EXPECT_EQ(CpusFromQuota("abc", "100000"), std::nullopt);
   EXPECT_EQ(CpusFromQuota("100000", "0"), std::nullopt);
+  EXPECT_EQ(CpusFromQuota("1e300", "1"), 1 << 20);  // capped, no overflow
 }
 
 TEST(ConfigTest, FlagsBeatEnvironmentBeatsDefaults) {
