@@ -119,7 +119,9 @@ def main():
 
 def svg(path, cases, budgets, methods, by):
     w_group, w_bar, h, top, left = 20 + 14 * len(methods), 14, 220, 30, 50
-    width = left + len(budgets) * (len(cases) * w_group + 40) + 20
+    legend = 200  # a column of its own right of the bars: it never covers one
+    plot_right = left + len(budgets) * (len(cases) * w_group + 40)
+    width = plot_right + legend
     height = top + h + 150
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            'font-family="sans-serif" font-size="11">',
@@ -127,7 +129,7 @@ def svg(path, cases, budgets, methods, by):
            'per graph, equal wall-clock budgets</text>']
     for i in range(0, 11, 2):
         y = top + h - h * i / 10
-        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y}" y2="{y}" stroke="#ddd"/>')
+        out.append(f'<line x1="{left}" x2="{plot_right}" y1="{y}" y2="{y}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 30}" y="{y + 4}">{i / 10:.1f}</text>')
     x = left + 10
     for b in budgets:
