@@ -19,9 +19,6 @@
 namespace mcmpart {
 namespace {
 
-// The evaluator's slack on memory (evaluator.cc), so that the incremental
-// check accepts exactly what Evaluator::IsValid accepts.
-constexpr double kMemoryTolerance = 1e-12;
 // Weight of the tie-breaking term of the objective (see anneal.h).
 constexpr double kSmoothWeight = 0.1;
 // Relative bottleneck gain below which the incremental figures are not
@@ -94,7 +91,7 @@ class State {
     const Hardware& hw = problem.hardware();
     sram_limit_.resize(chips_);
     for (int c = 0; c < chips_; ++c) {
-      sram_limit_[c] = hw.chip(c).sram_bytes * (1 + kMemoryTolerance);
+      sram_limit_[c] = MemoryLimit(hw.chip(c).sram_bytes);
     }
     for (int k = 0; k + 1 < chips_; ++k) {
       inv_bw_.push_back(1.0 / hw.link(k).bandwidth);

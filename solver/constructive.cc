@@ -105,7 +105,7 @@ class Splitter {
       for (int i = 0; i < n; ++i) {
         pt[i + 1] = pt[i] + problem.time(order_[i], kind);
       }
-      const double sram = problem.hardware().chip(kind).sram_bytes;
+      const double sram = MemoryLimit(problem.hardware().chip(kind).sram_bytes);
       for (int s = 0; s <= n; ++s) {
         // Largest end e with live(s) + resident[s, e) <= sram.
         const double room = sram - live_bytes_[s] + prefix_resident_[s];
@@ -164,7 +164,7 @@ class Splitter {
       total_resident += need;
       const int pin = problem_.pin(v);
       const double room = pin >= 0 ? hw.chip(pin).sram_bytes : max_sram;
-      if (need > room) {
+      if (need > MemoryLimit(room)) {
         return absl::FailedPreconditionError(absl::StrCat(
             "node '", graph_.node_name(v), "' needs ", FormatBytes(need),
             " (param_bytes + output_bytes) but ",
@@ -173,7 +173,7 @@ class Splitter {
             " has ", FormatBytes(room), " of SRAM"));
       }
     }
-    if (total_resident > total_sram) {
+    if (total_resident > MemoryLimit(total_sram)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the graph needs ", FormatBytes(total_resident),
           " of parameters and outputs but the ", chips_, " chips have ",

@@ -10,13 +10,7 @@
 namespace mcmpart {
 namespace {
 
-// Memory is compared with a relative slack so that a sum of doubles that
-// should equal the SRAM size exactly is not reported as over it.
-constexpr double kMemoryTolerance = 1e-12;
-
-bool OverMemory(double used, double sram) {
-  return used > sram * (1 + kMemoryTolerance);
-}
+bool OverMemory(double used, double sram) { return used > MemoryLimit(sram); }
 
 }  // namespace
 

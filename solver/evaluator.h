@@ -11,6 +11,16 @@
 
 namespace mcmpart {
 
+// The most bytes a chip with `sram_bytes` of SRAM may hold. Memory is
+// compared with a relative slack of 1e-12, so that a sum of doubles that
+// should equal the SRAM size exactly is not reported as over it. Every
+// memory check of the solver (repair's bounds, annealing's moves, the
+// constructive splits) uses this, so none calls infeasible what IsValid
+// accepts.
+inline double MemoryLimit(double sram_bytes) {
+  return sram_bytes * (1 + 1e-12);
+}
+
 // The spec's figures for one placement.
 struct Figures {
   std::vector<double> compute_s;     // per chip

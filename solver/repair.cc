@@ -55,10 +55,6 @@ using Gecode::PropCost;
 using Gecode::Space;
 using Gecode::ViewArray;
 
-// The evaluator's relative slack on memory (solver/evaluator.cc); the cheap
-// checks use it so that they never call infeasible what the checker accepts.
-constexpr double kMemoryTolerance = 1e-12;
-
 // Memory is held as int64 multiples of a power-of-two unit chosen so that
 // the sum of every node's resident and output figures is at most 2^53
 // units. Prefix sums over at most kMaxChips chips of loads that count each
@@ -184,9 +180,7 @@ absl::Status RunCheapChecks(const Problem& problem, Bounds* bounds) {
     max_sram = std::max(max_sram, hw.chip(c).sram_bytes);
     total_sram += hw.chip(c).sram_bytes;
   }
-  auto over = [](double need, double have) {
-    return need > have * (1 + kMemoryTolerance);
-  };
+  auto over = [](double need, double have) { return need > MemoryLimit(have); };
 
   // One node alone.
   for (int v = 0; v < n; ++v) {

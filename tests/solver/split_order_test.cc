@@ -247,6 +247,32 @@ TEST(SplitOrderTest, NotFoundWhenNoContiguousSplitFits) {
   EXPECT_THAT(*q, ElementsAre(0, 1, 1, 1, 1, 1));
 }
 
+// The splits accept exactly what Evaluator::IsValid accepts at the memory
+// limit: a node a rounding error over its chip's SRAM is within the
+// evaluator's relative slack (MemoryLimit), and over it when the excess is
+// real.
+TEST(SplitOrderTest, MemoryLimitAgreesWithTheEvaluator) {
+  auto problem_with = [](double param_bytes) {
+    v1::Graph g;
+    AddNode(g, "n0", {}, 1e6, param_bytes, 0);
+    AddNode(g, "n1", {"n0"}, 1e6, 0, 0);
+    return MakeProblem(g, UniformHardware(1, 1000, 1e12, 1e12, 1e9, 1e-9));
+  };
+  const Problem at_limit = problem_with(1000.0000000001);
+  EXPECT_TRUE(Evaluator(at_limit).IsValid({0, 0}));
+  absl::StatusOr<Assignment> p = SplitOrder(at_limit, Identity(2), nullptr);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(*p, ElementsAre(0, 0));
+  EXPECT_TRUE(ConstructPlacement(at_limit).ok());
+
+  const Problem over = problem_with(1000.001);
+  EXPECT_FALSE(Evaluator(over).IsValid({0, 0}));
+  EXPECT_EQ(SplitOrder(over, Identity(2), nullptr).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ConstructPlacement(over).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(SplitOrderTest, CancelledWhenStopIsAlreadyRequested) {
   // Non-zero times: no split reaches a zero bottleneck, so the search
   // bisects, and polls the token there.
