@@ -109,12 +109,11 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
                                               const StopToken* stop,
                                               absl::Time deadline) {
   PpoStepStats stats;
-  const bool has_deadline = deadline != absl::InfiniteFuture();
-  // Whether to stop now, or rather than start a phase that takes `next`.
-  auto stopped = [stop, has_deadline,
-                  deadline](absl::Duration next = absl::ZeroDuration()) {
+  // Whether to stop now, or rather than start a phase that takes `next`
+  // (never for the default deadline, InfiniteFuture).
+  auto stopped = [stop, deadline](absl::Duration next = absl::ZeroDuration()) {
     return (stop != nullptr && stop->stop_requested()) ||
-           (has_deadline && absl::Now() + next >= deadline);
+           absl::Now() + next >= deadline;
   };
   Policy::Impl& pi = policy_->impl();
   PolicyNet& net = pi.net;
@@ -189,11 +188,10 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
         continue;
       }
       const Assignment& q = i < k ? proposals[i] : greedy;
-      absl::Duration limit = options_.repair_time_limit;
-      if (has_deadline) {
-        limit = std::max(absl::Milliseconds(1),
-                         std::min(limit, deadline - absl::Now()));
-      }
+      // Inside the deadline (an infinite one leaves the limit as it is).
+      const absl::Duration limit = std::max(
+          absl::Milliseconds(1),
+          std::min(options_.repair_time_limit, deadline - absl::Now()));
       scored[i].attempted = true;
       absl::StatusOr<Assignment> r = RepairCandidate(problem, q, limit, stop);
       if (r.ok() && options_.rebalance) {
