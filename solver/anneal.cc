@@ -682,7 +682,14 @@ absl::StatusOr<StrategyResult> Anneal::Run(
     return empty;
   };
 
-  absl::StatusOr<Assignment> initial = ConstructPlacement(problem, &stop);
+  // A warm start (the best an earlier strategy found) replaces the
+  // constructive split when it is a valid placement of this problem.
+  const bool warm =
+      static_cast<int>(options_.initial.size()) == problem.num_nodes() &&
+      Evaluator(problem).IsValid(options_.initial);
+  absl::StatusOr<Assignment> initial =
+      warm ? absl::StatusOr<Assignment>(options_.initial)
+           : ConstructPlacement(problem, &stop);
   if (absl::IsCancelled(initial.status())) return ended(EndReason::kCancelled);
   if (!initial.ok()) {
     // The constructive heuristic is not complete; the repair solver is, and

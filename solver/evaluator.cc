@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "solver/bound.h"
 
 namespace mcmpart {
 namespace {
@@ -264,6 +265,9 @@ v1::Evaluation Evaluator::Evaluate(absl::Span<const int> p) {
   e.set_bottleneck(f.bottleneck_link >= 0
                        ? absl::StrCat("link ", f.bottleneck_link)
                        : absl::StrCat("chip ", f.bottleneck_chip));
+  e.set_bound_per_s(problem_.upper_bound_per_s());
+  e.set_bound_source("compute");
+  TightenBound(/*bound_s=*/0, &e);
   return e;
 }
 

@@ -62,7 +62,9 @@ class Evaluator {
   // colocation. Allocates; meant for reports, not search loops.
   std::vector<v1::Violation> Violations(absl::Span<const int> p);
 
-  // Figures, upper bound, quality and violations as one message.
+  // Figures, upper bound, quality and violations as one message, with the
+  // compute bound as its bound (solver/bound.h; a search that proved a
+  // tighter one applies it with TightenBound).
   v1::Evaluation Evaluate(absl::Span<const int> p);
 
   const Problem& problem() const { return problem_; }

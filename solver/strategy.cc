@@ -4,7 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "solver/anneal.h"
+#include "solver/auto_strategy.h"
 #include "solver/constructive.h"
+#include "solver/exact.h"
 #include "solver/random_search.h"
 
 namespace mcmpart {
@@ -22,11 +24,17 @@ absl::string_view EndReasonName(EndReason reason) {
 }
 
 std::vector<std::string> StrategyNames() {
-  return {"anneal", "constructive", "random"};
+  return {"auto", "exact", "anneal", "constructive", "random"};
 }
 
 absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(
     absl::string_view name, const StrategyOptions& options) {
+  if (name == "auto") {
+    AutoOptions o;
+    o.base = options;
+    return std::make_unique<Auto>(std::move(o));
+  }
+  if (name == "exact") return std::make_unique<Exact>(options);
   if (name == "anneal") return std::make_unique<Anneal>(options);
   if (name == "constructive") return std::make_unique<Constructive>(options);
   if (name == "random") return std::make_unique<RandomSearch>(options);

@@ -52,6 +52,10 @@ struct Improvement {
   const Figures& figures;
   int64_t samples;         // candidates tried so far
   absl::Duration elapsed;  // since Run started
+  // A proved lower bound on the bottleneck of every valid placement, in
+  // seconds, when the strategy knows one beyond the problem's compute bound
+  // (the exact search's); 0 otherwise.
+  double bound_s = 0;
 };
 using ImprovementCallback = std::function<void(const Improvement&)>;
 
@@ -63,6 +67,12 @@ struct StrategyResult {
   int64_t samples = 0;
   absl::Duration elapsed;
   EndReason reason = EndReason::kBudget;
+  // A proved lower bound on the bottleneck of every valid placement, in
+  // seconds; 0 when the strategy knows none beyond the problem's compute
+  // bound (BottleneckBound in solver/bound.h combines the two).
+  double bound_s = 0;
+  // `best` is proved optimal (its bottleneck equals the bound).
+  bool proved_optimal = false;
 };
 
 class Strategy {
@@ -85,10 +95,22 @@ class Strategy {
 };
 
 struct StrategyOptions {
+  StrategyOptions() = default;
+  explicit StrategyOptions(uint64_t seed) : seed(seed) {}
+
   uint64_t seed = 0;
+  // A valid placement to start from (warm start), e.g. the best an earlier
+  // strategy found; empty = the strategy's own start. Strategies that use
+  // one ("anneal", "exact") report it as their first improvement; an
+  // invalid one is ignored.
+  Assignment initial;
+  // "exact": bytes its search may hold (ExactOptions::memory_limit_bytes);
+  // 0 = its default.
+  int64_t exact_memory_bytes = 0;
 };
 
-// The classical strategies by name: "constructive", "anneal", "random".
+// The classical strategies by name: "auto", "exact", "constructive",
+// "anneal", "random".
 // NOT_FOUND for any other name (the message lists these).
 absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(
     absl::string_view name, const StrategyOptions& options = {});

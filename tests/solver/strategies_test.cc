@@ -640,7 +640,8 @@ INSTANTIATE_TEST_SUITE_P(ConstructiveAndAnneal, RealGraphTest,
 // The factory.
 
 TEST(MakeStrategyTest, MakesEveryNamedStrategy) {
-  EXPECT_THAT(StrategyNames(), ElementsAre("anneal", "constructive", "random"));
+  EXPECT_THAT(StrategyNames(), ElementsAre("auto", "exact", "anneal",
+                                           "constructive", "random"));
   for (const std::string& name : StrategyNames()) {
     absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy(name);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -652,8 +653,8 @@ TEST(MakeStrategyTest, UnknownNameIsNotFound) {
   absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy("gradient");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(s.status().message(),
-            "unknown strategy 'gradient'; strategies are anneal, constructive, "
-            "random");
+            "unknown strategy 'gradient'; strategies are auto, exact, anneal, "
+            "constructive, random");
 }
 
 TEST(MakeStrategyTest, PassesTheSeed) {

@@ -1,0 +1,764 @@
+#include "solver/exact.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "solver/bound.h"
+#include "solver/constructive.h"
+#include "solver/evaluator.h"
+#include "solver/repair.h"
+
+namespace mcmpart {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Placements within this relative distance of the incumbent are not
+// searched for: ties and rounding differences between the search's sums and
+// the evaluator's would otherwise be explored for nothing. The bound says so.
+constexpr double kTieTolerance = 1e-12;
+constexpr int32_t kClose = -1;   // trail action: the current chip is closed
+constexpr int32_t kFinish = -2;  // trail action: every node left goes on it
+
+// One step of the trail from the empty placement to a partial one.
+struct Trail {
+  int32_t parent;
+  int32_t action;  // node added to the current chip, or kClose
+};
+
+// A downset J of the lattice, with the figures every partial placement
+// ending at J shares.
+struct Entry {
+  uint64_t hash = 0;
+  int32_t next = -1;  // next entry with the same hash
+  int32_t bnd_begin = 0;
+  int32_t bnd_size = 0;  // boundary: nodes of J with a successor outside J
+  double bnd_bytes = 0;  // their output bytes
+  double rem_time = 0;   // fastest time of the nodes outside J
+  double rem_res = 0;    // resident bytes of the nodes outside J
+  double rem_last = 0;   // time of the nodes outside J on the last chip
+  absl::InlinedVector<int32_t, 2> states;
+};
+
+// A partial placement of J: chips 0..chip-1 closed, `chip` open.
+struct State {
+  double b = 0;      // max of the closed chips' compute and their links' comm
+  double acc_c = 0;  // the open chip's compute so far
+  double acc_m = 0;  // the open chip's memory so far (with transit buffers)
+  int32_t trail = 0;
+  // Boundary nodes on closed chips, with their age (open chip - their chip),
+  // sorted by node: they bound how late their readers may be placed.
+  int32_t pend_begin = 0;
+  int32_t pend_size = 0;
+  int16_t chip = 0;
+  bool nonempty = false;
+  bool dead = false;
+};
+
+struct Pending {
+  int32_t node;
+  int32_t age;
+};
+
+// One layer of the lattice: every downset of one size.
+struct Layer {
+  std::vector<uint64_t> words;  // `width` words per entry
+  std::vector<Entry> entries;
+  std::vector<int32_t> bnd;
+  std::vector<State> states;
+  std::vector<Pending> pend;
+  absl::flat_hash_map<uint64_t, int32_t> index;
+
+  void Clear() {
+    words.clear();
+    entries.clear();
+    bnd.clear();
+    states.clear();
+    pend.clear();
+    index.clear();
+  }
+  int64_t Bytes() const {
+    return static_cast<int64_t>(
+        words.capacity() * sizeof(uint64_t) +
+        entries.capacity() * sizeof(Entry) + bnd.capacity() * sizeof(int32_t) +
+        states.capacity() * (sizeof(State) + sizeof(int32_t)) +
+        pend.capacity() * sizeof(Pending) +
+        index.capacity() * (sizeof(uint64_t) + sizeof(int32_t) + 1));
+  }
+};
+
+// Why a partial placement could go no further, for the explanation when
+// none gets through.
+struct Blocker {
+  int depth = -1;  // nodes placed when it was blocked
+  std::string text;
+};
+
+uint64_t SplitMix(uint64_t* x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+class Search {
+ public:
+  Search(const Problem& problem, const ExactOptions& options)
+      : p_(problem),
+        g_(problem.graph()),
+        opt_(options),
+        n_(problem.num_nodes()),
+        chips_(problem.num_chips()),
+        width_((n_ + 63) / 64) {}
+
+  absl::StatusOr<ExactResult> Run();
+
+ private:
+  void Prepare();
+  bool InJ(const uint64_t* w, int v) const {
+    return (w[v >> 6] >> (v & 63)) & 1;
+  }
+  double Optimistic(double b, double acc_c, int chip, double rem_time) const {
+    return std::max({b, acc_c, lb0_, (acc_c + rem_time) / (chips_ - chip)});
+  }
+  double Cutoff() const { return std::min(incumbent_cut_, best_found_); }
+  bool Dominates(const Layer& la, const State& a, const State& b) const;
+  // Adds `s` (pending list `pend`) to entry `e` of `layer` unless a state
+  // there dominates it; marks the ones it dominates dead. Returns the new
+  // state's index or -1.
+  int32_t Insert(Layer* layer, int32_t e, State s,
+                 const std::vector<Pending>& pend, int32_t parent_trail,
+                 int32_t action);
+  int32_t ChildEntry(int32_t e, int v, std::vector<int>* left);
+  void ProcessEntry(int32_t e);
+  void TryClose(int32_t e, const State& s);
+  // Completes `s` with every node outside J on its open chip, when valid.
+  void TryFinish(int32_t e, const State& s);
+  void Block(int depth, const std::function<std::string()>& text);
+  double OpenBound() const;
+  bool ColocationConsistent(const uint64_t* w) const;
+  int FirstOpenPin(const uint64_t* w) const;
+  Assignment Reconstruct(int32_t trail) const;
+  int64_t Bytes() const {
+    return cur_.Bytes() + next_.Bytes() +
+           static_cast<int64_t>(trail_.capacity() * sizeof(Trail));
+  }
+  std::string Infeasible() const;
+
+  const Problem& p_;
+  const Graph& g_;
+  const ExactOptions& opt_;
+  const int n_;
+  const int chips_;
+  const int width_;
+  int hops_ = 1;
+  bool hop_free_ = false;         // max_hops >= C - 1: no hop constraint binds
+  bool cross_level_ = false;      // fewer chips used dominates (uniform case)
+  bool finish_anywhere_ = false;  // TryFinish from every chip
+  double lb0_ = 0;
+  std::vector<double> tmin_, res_;
+  std::vector<double> sram_, suffix_sram_;
+  std::vector<uint64_t> zobrist_;
+  std::vector<int> sources_;
+  std::vector<std::pair<int, int>> pinned_;  // (chip, node), by chip
+
+  Layer cur_, next_;
+  int depth_ = 0;  // size of the downsets in cur_
+  std::vector<Trail> trail_;
+  double incumbent_cut_ = kInf;
+  double best_found_ = kInf;
+  int32_t best_trail_ = -1;
+  int64_t downsets_ = 0, states_ = 0, peak_ = 0;
+  Blocker blocker_;
+
+  // Scratch, reused per entry.
+  std::vector<int64_t> mark_;
+  int64_t epoch_ = 0;
+  std::vector<int> addable_;
+  std::vector<int32_t> child_;
+  std::vector<std::vector<int>> left_;
+  std::vector<Pending> scratch_pend_;
+  std::vector<uint64_t> scratch_words_;
+};
+
+void Search::Prepare() {
+  const Hardware& hw = p_.hardware();
+  hops_ = p_.max_hops();
+  hop_free_ = hops_ >= chips_ - 1;
+  bool uniform = hw.identical_chips();
+  for (int k = 1; k + 1 < chips_; ++k) {
+    uniform = uniform && hw.link(k).bandwidth == hw.link(0).bandwidth &&
+              hw.link(k).latency_s == hw.link(0).latency_s;
+  }
+  bool pins = false;
+  tmin_.resize(n_);
+  res_.resize(n_);
+  zobrist_.resize(n_);
+  uint64_t seed = 0x6d636d7061727400ULL;
+  for (int v = 0; v < n_; ++v) {
+    double t = kInf;
+    for (int c = 0; c < chips_; ++c) t = std::min(t, p_.time(v, c));
+    tmin_[v] = t;
+    res_[v] = p_.resident_bytes(v);
+    zobrist_[v] = SplitMix(&seed);
+    if (g_.predecessors(v).empty()) sources_.push_back(v);
+    if (p_.pin(v) >= 0) {
+      pins = true;
+      pinned_.emplace_back(p_.pin(v), v);
+    }
+  }
+  std::sort(pinned_.begin(), pinned_.end());
+  cross_level_ = uniform && !pins && !p_.use_all_chips();
+  finish_anywhere_ = cross_level_;
+  const double ub = p_.upper_bound_per_s();
+  lb0_ = std::isfinite(ub) && ub > 0 ? 1.0 / ub : 0;
+  sram_.resize(chips_);
+  suffix_sram_.assign(chips_ + 1, 0);
+  for (int c = 0; c < chips_; ++c) {
+    sram_[c] = MemoryLimit(hw.chip(c).sram_bytes);
+  }
+  for (int c = chips_ - 1; c >= 0; --c) {
+    suffix_sram_[c] = suffix_sram_[c + 1] + sram_[c];
+  }
+  mark_.assign(n_, 0);
+  scratch_words_.resize(width_);
+}
+
+bool Search::Dominates(const Layer& la, const State& a, const State& b) const {
+  if (a.chip != b.chip && !(cross_level_ && a.chip < b.chip)) return false;
+  if (b.nonempty && !a.nonempty) return false;
+  if (std::max(a.b, lb0_) > std::max(b.b, lb0_) || a.acc_c > b.acc_c ||
+      a.acc_m > b.acc_m) {
+    return false;
+  }
+  // Every pending node of a must be pending in b, at least as old.
+  int j = 0;
+  for (int i = 0; i < a.pend_size; ++i) {
+    const Pending& x = la.pend[a.pend_begin + i];
+    while (j < b.pend_size && la.pend[b.pend_begin + j].node < x.node) ++j;
+    if (j == b.pend_size) return false;
+    const Pending& y = la.pend[b.pend_begin + j];
+    if (y.node != x.node || y.age < x.age) return false;
+  }
+  return true;
+}
+
+int32_t Search::Insert(Layer* layer, int32_t e, State s,
+                       const std::vector<Pending>& pend, int32_t parent_trail,
+                       int32_t action) {
+  s.pend_begin = static_cast<int32_t>(layer->pend.size());
+  s.pend_size = static_cast<int32_t>(pend.size());
+  layer->pend.insert(layer->pend.end(), pend.begin(), pend.end());
+  Entry& entry = layer->entries[e];
+  for (int32_t id : entry.states) {
+    const State& o = layer->states[id];
+    if (!o.dead && Dominates(*layer, o, s)) {
+      layer->pend.resize(s.pend_begin);
+      return -1;
+    }
+  }
+  for (int32_t id : entry.states) {
+    State& o = layer->states[id];
+    if (!o.dead && Dominates(*layer, s, o)) o.dead = true;
+  }
+  s.trail = static_cast<int32_t>(trail_.size());
+  trail_.push_back(Trail{parent_trail, action});
+  const int32_t id = static_cast<int32_t>(layer->states.size());
+  layer->states.push_back(s);
+  entry.states.push_back(id);
+  ++states_;
+  return id;
+}
+
+int32_t Search::ChildEntry(int32_t e, int v, std::vector<int>* left) {
+  const uint64_t* w = &cur_.words[static_cast<size_t>(e) * width_];
+  const Entry& from = cur_.entries[e];
+  std::copy(w, w + width_, scratch_words_.begin());
+  scratch_words_[v >> 6] |= uint64_t{1} << (v & 63);
+  const uint64_t hash = from.hash ^ zobrist_[v];
+  // Preds of v whose successors are now all placed leave the boundary.
+  left->clear();
+  for (int u : g_.predecessors(v)) {
+    bool all = true;
+    for (int x : g_.successors(u)) {
+      if (!((scratch_words_[x >> 6] >> (x & 63)) & 1)) {
+        all = false;
+        break;
+      }
+    }
+    if (all) left->push_back(u);
+  }
+  auto it = next_.index.find(hash);
+  if (it != next_.index.end()) {
+    for (int32_t c = it->second; c >= 0; c = next_.entries[c].next) {
+      if (std::equal(scratch_words_.begin(), scratch_words_.end(),
+                     next_.words.begin() + static_cast<size_t>(c) * width_)) {
+        return c;
+      }
+    }
+  }
+  const int32_t c = static_cast<int32_t>(next_.entries.size());
+  Entry& child = next_.entries.emplace_back();
+  child.hash = hash;
+  child.next = it != next_.index.end() ? it->second : -1;
+  next_.index[hash] = c;
+  next_.words.insert(next_.words.end(), scratch_words_.begin(),
+                     scratch_words_.end());
+  child.bnd_begin = static_cast<int32_t>(next_.bnd.size());
+  child.bnd_bytes = from.bnd_bytes;
+  for (int i = 0; i < from.bnd_size; ++i) {
+    const int u = cur_.bnd[from.bnd_begin + i];
+    if (std::find(left->begin(), left->end(), u) != left->end()) {
+      child.bnd_bytes -= g_.output_bytes(u);
+    } else {
+      next_.bnd.push_back(u);
+    }
+  }
+  if (!g_.successors(v).empty()) {
+    next_.bnd.push_back(v);
+    child.bnd_bytes += g_.output_bytes(v);
+  }
+  // Recomputed rather than updated where it shrinks, so that rounding never
+  // leaves a boundary of zero tensors with a few stray bytes.
+  child.bnd_size = static_cast<int32_t>(next_.bnd.size()) - child.bnd_begin;
+  if (child.bnd_size == 0) child.bnd_bytes = 0;
+  child.rem_time = std::max(from.rem_time - tmin_[v], 0.0);
+  child.rem_res = std::max(from.rem_res - res_[v], 0.0);
+  child.rem_last = std::max(from.rem_last - p_.time(v, chips_ - 1), 0.0);
+  ++downsets_;
+  return c;
+}
+
+void Search::Block(int depth, const std::function<std::string()>& text) {
+  // Only the deepest blocks explain an infeasible instance; and only when
+  // no placement is known, since only then is the explanation needed.
+  if (incumbent_cut_ < kInf || depth <= blocker_.depth) return;
+  blocker_.depth = depth;
+  blocker_.text = text();
+}
+
+bool Search::ColocationConsistent(const uint64_t* w) const {
+  for (const std::vector<int>& group : p_.colocation_groups()) {
+    const bool first = InJ(w, group[0]);
+    for (int v : group) {
+      if (InJ(w, v) != first) return false;
+    }
+  }
+  return true;
+}
+
+int Search::FirstOpenPin(const uint64_t* w) const {
+  for (const auto& [chip, v] : pinned_) {
+    if (!InJ(w, v)) return chip;
+  }
+  return chips_;
+}
+
+void Search::TryClose(int32_t e, const State& s) {
+  const Entry& entry = cur_.entries[e];
+  const uint64_t* w = &cur_.words[static_cast<size_t>(e) * width_];
+  const int j = s.chip;
+  if (j + 1 >= chips_) {
+    Block(depth_, [&] {
+      return absl::StrCat("all ", chips_, " chips are full after ", depth_,
+                          " of ", n_, " nodes");
+    });
+    return;
+  }
+  if (!hop_free_) {
+    for (int i = 0; i < s.pend_size; ++i) {
+      const Pending& x = cur_.pend[s.pend_begin + i];
+      if (x.age > hops_ - 1) {
+        Block(depth_, [&] {
+          return absl::StrCat(
+              "the output of '", g_.node_name(x.node), "' (chip ", j - x.age,
+              ") would have to travel more than max_hops = ", hops_,
+              " chips to reach its readers");
+        });
+        return;
+      }
+    }
+  }
+  if (!ColocationConsistent(w)) return;
+  if (FirstOpenPin(w) <= j) return;
+  if (p_.use_all_chips() && n_ - depth_ < chips_ - (j + 1)) return;
+  const LinkSpec& link = p_.hardware().link(j);
+  const double comm =
+      entry.bnd_bytes / link.bandwidth + link.latency_s * entry.bnd_size;
+  State t;
+  t.b = std::max({s.b, s.acc_c, comm});
+  t.acc_c = 0;
+  t.acc_m = entry.bnd_bytes;
+  t.chip = static_cast<int16_t>(j + 1);
+  t.nonempty = false;
+  if (t.acc_m > sram_[j + 1] || t.acc_m + entry.rem_res > suffix_sram_[j + 1]) {
+    Block(depth_, [&] {
+      return absl::StrCat(
+          "after ", depth_, " of ", n_, " nodes, chip ", j + 1,
+          " would need at least ", FormatBytes(t.acc_m + entry.rem_res),
+          " for the tensors it receives and the nodes left, but chips ", j + 1,
+          "..", chips_ - 1, " hold ", FormatBytes(suffix_sram_[j + 1]));
+    });
+    return;
+  }
+  if (Optimistic(t.b, 0, j + 1, entry.rem_time) >= Cutoff()) return;
+  scratch_pend_.clear();
+  if (!hop_free_) {
+    int i = 0;
+    for (int k = 0; k < entry.bnd_size; ++k) {
+      const int u = cur_.bnd[entry.bnd_begin + k];
+      while (i < s.pend_size && cur_.pend[s.pend_begin + i].node < u) ++i;
+      const bool old = i < s.pend_size && cur_.pend[s.pend_begin + i].node == u;
+      scratch_pend_.push_back(
+          Pending{u, old ? cur_.pend[s.pend_begin + i].age + 1 : 1});
+    }
+    std::sort(
+        scratch_pend_.begin(), scratch_pend_.end(),
+        [](const Pending& a, const Pending& b) { return a.node < b.node; });
+  }
+  const std::vector<Pending> pend = scratch_pend_;
+  Insert(&cur_, e, t, pend, s.trail, kClose);
+}
+
+void Search::TryFinish(int32_t e, const State& s) {
+  const Entry& entry = cur_.entries[e];
+  const int j = s.chip;
+  if (p_.use_all_chips() && j != chips_ - 1) return;
+  // rem_last is the rest's time on the last chip; from another chip it is
+  // used only when every chip is the same.
+  const double cost = std::max(s.b, s.acc_c + entry.rem_last);
+  if (cost >= Cutoff()) return;
+  if (s.acc_m + entry.rem_res > sram_[j]) {
+    if (j == chips_ - 1) {
+      Block(depth_, [&] {
+        return absl::StrCat("chip ", j, ", the last, would need ",
+                            FormatBytes(s.acc_m + entry.rem_res), " for the ",
+                            n_ - depth_, " nodes left but has ",
+                            FormatBytes(p_.hardware().chip(j).sram_bytes),
+                            " of SRAM");
+      });
+    }
+    return;
+  }
+  const uint64_t* w = &cur_.words[static_cast<size_t>(e) * width_];
+  for (const auto& [chip, v] : pinned_) {
+    if (chip != j && !InJ(w, v)) return;
+  }
+  best_found_ = cost;
+  best_trail_ = static_cast<int32_t>(trail_.size());
+  trail_.push_back(Trail{s.trail, kFinish});
+}
+
+void Search::ProcessEntry(int32_t e) {
+  const uint64_t* w = &cur_.words[static_cast<size_t>(e) * width_];
+  // The nodes that may be added: not in J, every predecessor in J. Each has
+  // a predecessor on the boundary, or none at all.
+  ++epoch_;
+  addable_.clear();
+  {
+    const Entry& entry = cur_.entries[e];
+    auto consider = [&](int v) {
+      if (mark_[v] == epoch_ || InJ(w, v)) return;
+      mark_[v] = epoch_;
+      for (int u : g_.predecessors(v)) {
+        if (!InJ(w, u)) return;
+      }
+      addable_.push_back(v);
+    };
+    for (int i = 0; i < entry.bnd_size; ++i) {
+      for (int v : g_.successors(cur_.bnd[entry.bnd_begin + i])) consider(v);
+    }
+    for (int v : sources_) consider(v);
+  }
+  std::sort(addable_.begin(), addable_.end());
+  child_.assign(addable_.size(), -2);  // -2: not made yet
+  if (left_.size() < addable_.size()) left_.resize(addable_.size());
+
+  for (size_t i = 0; i < cur_.entries[e].states.size(); ++i) {
+    const State s = cur_.states[cur_.entries[e].states[i]];
+    if (s.dead) continue;
+    const int j = s.chip;
+    // On the last chip nothing is left to decide: the rest goes there.
+    // With identical chips, trying that from every chip finds good
+    // placements early, which tightens the pruning.
+    if (j == chips_ - 1 || finish_anywhere_) {
+      TryFinish(e, s);
+      if (j == chips_ - 1) continue;
+    }
+    if (s.nonempty) TryClose(e, s);
+    for (size_t a = 0; a < addable_.size(); ++a) {
+      const int v = addable_[a];
+      const int pin = p_.pin(v);
+      if (pin >= 0 && pin != j) continue;
+      State t = s;
+      t.acc_c = s.acc_c + p_.time(v, j);
+      t.acc_m = s.acc_m + res_[v];
+      t.nonempty = true;
+      if (t.acc_m > sram_[j]) {
+        Block(depth_ + 1, [&] {
+          return absl::StrCat("chip ", j, " would need ", FormatBytes(t.acc_m),
+                              " with node '", g_.node_name(v), "' but has ",
+                              FormatBytes(p_.hardware().chip(j).sram_bytes),
+                              " of SRAM");
+        });
+        continue;
+      }
+      const double rem_time = cur_.entries[e].rem_time - tmin_[v];
+      if (Optimistic(t.b, t.acc_c, j, std::max(rem_time, 0.0)) >= Cutoff()) {
+        continue;
+      }
+      if (depth_ + 1 == n_) {
+        if (p_.use_all_chips() && j != chips_ - 1) continue;
+        const double cost = std::max(t.b, t.acc_c);
+        if (cost < best_found_) {
+          best_found_ = cost;
+          best_trail_ = static_cast<int32_t>(trail_.size());
+          trail_.push_back(Trail{s.trail, v});
+        }
+        continue;
+      }
+      if (child_[a] == -2) child_[a] = ChildEntry(e, v, &left_[a]);
+      const Entry& child = next_.entries[child_[a]];
+      if (t.acc_m + child.rem_res > suffix_sram_[j]) continue;
+      if (p_.use_all_chips() && n_ - depth_ - 1 < chips_ - 1 - j) continue;
+      scratch_pend_.clear();
+      for (int k = 0; k < s.pend_size; ++k) {
+        const Pending& x = cur_.pend[s.pend_begin + k];
+        if (std::find(left_[a].begin(), left_[a].end(), x.node) ==
+            left_[a].end()) {
+          scratch_pend_.push_back(x);
+        }
+      }
+      const std::vector<Pending> pend = scratch_pend_;
+      Insert(&next_, child_[a], t, pend, s.trail, v);
+    }
+  }
+}
+
+double Search::OpenBound() const {
+  double lb = Cutoff();
+  for (const Layer* layer : {&cur_, &next_}) {
+    for (const Entry& entry : layer->entries) {
+      for (int32_t id : entry.states) {
+        const State& s = layer->states[id];
+        if (s.dead) continue;
+        lb = std::min(lb, Optimistic(s.b, s.acc_c, s.chip, entry.rem_time));
+      }
+    }
+  }
+  return lb;
+}
+
+Assignment Search::Reconstruct(int32_t trail) const {
+  std::vector<int32_t> actions;
+  for (int32_t t = trail; t > 0; t = trail_[t].parent) {
+    actions.push_back(trail_[t].action);
+  }
+  Assignment p(n_, -1);
+  int chip = 0;
+  for (auto it = actions.rbegin(); it != actions.rend(); ++it) {
+    if (*it == kClose) {
+      ++chip;
+    } else if (*it == kFinish) {
+      for (int& c : p) {
+        if (c < 0) c = chip;
+      }
+    } else {
+      p[*it] = chip;
+    }
+  }
+  return p;
+}
+
+std::string Search::Infeasible() const {
+  std::string why = blocker_.text.empty()
+                        ? "no chain of chips satisfies the constraints"
+                        : blocker_.text;
+  return absl::StrCat(
+      "no valid placement exists: an exhaustive search of every placement ",
+      "(", downsets_, " downsets) finds none; the furthest partial ",
+      "placements hold ", std::max(blocker_.depth, 0), " of ", n_,
+      " nodes and then fail: ", why);
+}
+
+absl::StatusOr<ExactResult> Search::Run() {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = opt_.time_limit == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : start + opt_.time_limit;
+  ExactResult result;
+  Evaluator eval(p_);
+  Prepare();
+  Assignment incumbent = opt_.incumbent;
+  if (!incumbent.empty()) {
+    if (static_cast<int>(incumbent.size()) != n_ || !eval.IsValid(incumbent)) {
+      return absl::InvalidArgumentError(
+          "exact search: the incumbent is not a valid placement");
+    }
+  } else if (opt_.construct_incumbent) {
+    absl::StatusOr<Assignment> made = ConstructPlacement(p_, opt_.stop);
+    if (made.ok()) incumbent = *std::move(made);
+  }
+  double incumbent_s = kInf;
+  if (!incumbent.empty()) {
+    incumbent_s = eval.Score(incumbent).bottleneck_s;
+    incumbent_cut_ = incumbent_s * (1 - kTieTolerance);
+  }
+  auto finish = [&](ExactOutcome outcome, double bound) {
+    result.outcome = outcome;
+    result.best = incumbent;
+    result.bottleneck_s = incumbent_s;
+    if (best_trail_ >= 0) {
+      Assignment found = Reconstruct(best_trail_);
+      if (eval.IsValid(found) && eval.Score(found).bottleneck_s < incumbent_s) {
+        result.best = std::move(found);
+        result.bottleneck_s = eval.Score(result.best).bottleneck_s;
+      }
+    }
+    result.bound_s = outcome == ExactOutcome::kProved
+                         ? result.bottleneck_s
+                         : std::min(bound, result.bottleneck_s);
+    result.downsets = downsets_;
+    result.states = states_;
+    result.peak_bytes = peak_;
+    result.elapsed = absl::Now() - start;
+    return result;
+  };
+  if (n_ == 0) return finish(ExactOutcome::kProved, 0);
+
+  // The empty downset with the empty placement.
+  trail_.push_back(Trail{-1, 0});
+  Entry& root = cur_.entries.emplace_back();
+  cur_.words.assign(width_, 0);
+  cur_.index[0] = 0;
+  for (int v = 0; v < n_; ++v) {
+    root.rem_time += tmin_[v];
+    root.rem_res += res_[v];
+    root.rem_last += p_.time(v, chips_ - 1);
+  }
+  ++downsets_;
+  cur_.states.push_back(State{});
+  root.states.push_back(0);
+  ++states_;
+
+  for (depth_ = 0; depth_ < n_; ++depth_) {
+    for (int32_t e = 0; e < static_cast<int32_t>(cur_.entries.size()); ++e) {
+      ProcessEntry(e);
+      peak_ = std::max(peak_, Bytes());
+      const bool stop = opt_.stop != nullptr && opt_.stop->stop_requested();
+      const bool late = absl::Now() >= deadline;
+      if (stop || late || peak_ > opt_.memory_limit_bytes) {
+        // Entries 0..e are expanded: their partial placements live on in
+        // next_ and in their own later states.
+        for (int32_t d = 0; d <= e; ++d) {
+          for (int32_t id : cur_.entries[d].states) cur_.states[id].dead = true;
+        }
+        const double bound = OpenBound();
+        return finish(stop   ? ExactOutcome::kCancelled
+                      : late ? ExactOutcome::kTimeLimit
+                             : ExactOutcome::kMemoryLimit,
+                      bound);
+      }
+    }
+    std::swap(cur_, next_);
+    next_.Clear();
+  }
+  if (incumbent.empty() && best_trail_ < 0) {
+    absl::Status explained = CheckFeasibility(p_);
+    if (!explained.ok() && !absl::IsUnimplemented(explained)) return explained;
+    return absl::FailedPreconditionError(Infeasible());
+  }
+  return finish(ExactOutcome::kProved, 0);
+}
+
+}  // namespace
+
+absl::string_view ExactOutcomeName(ExactOutcome outcome) {
+  switch (outcome) {
+    case ExactOutcome::kProved:
+      return "proved";
+    case ExactOutcome::kMemoryLimit:
+      return "memory limit";
+    case ExactOutcome::kTimeLimit:
+      return "time limit";
+    case ExactOutcome::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<ExactResult> SolveExact(const Problem& problem,
+                                       const ExactOptions& options) {
+  return Search(problem, options).Run();
+}
+
+absl::StatusOr<StrategyResult> Exact::Run(
+    const Problem& problem, const Budget& budget, const StopToken& stop,
+    const ImprovementCallback& on_improvement) {
+  const absl::Time start = absl::Now();
+  ExactOptions options;
+  options.time_limit = budget.time;
+  options.stop = &stop;
+  if (options_.exact_memory_bytes > 0) {
+    options.memory_limit_bytes = options_.exact_memory_bytes;
+  }
+  Evaluator eval(problem);
+  if (!options_.initial.empty() &&
+      static_cast<int>(options_.initial.size()) == problem.num_nodes() &&
+      eval.IsValid(options_.initial)) {
+    options.incumbent = options_.initial;
+  } else {
+    absl::StatusOr<Assignment> made = ConstructPlacement(problem, &stop);
+    if (made.ok()) options.incumbent = *std::move(made);
+  }
+  StrategyResult out;
+  const double cheap = BottleneckBound(problem);
+  if (!options.incumbent.empty()) {
+    out.best = options.incumbent;
+    out.samples = 1;
+    const Figures& f = eval.Score(out.best);
+    out.throughput_per_s = f.throughput_per_s;
+    out.quality = f.quality;
+    if (on_improvement) {
+      on_improvement(Improvement{out.best, f, 1, absl::Now() - start, cheap});
+    }
+  }
+  absl::StatusOr<ExactResult> r = SolveExact(problem, options);
+  if (!r.ok()) return r.status();
+  out.bound_s = std::max(r->bound_s, cheap);
+  out.proved_optimal = r->outcome == ExactOutcome::kProved;
+  out.samples = std::max<int64_t>(r->downsets, 1);
+  if (!r->best.empty() && r->best != out.best) {
+    out.best = r->best;
+    const Figures& f = eval.Score(out.best);
+    out.throughput_per_s = f.throughput_per_s;
+    out.quality = f.quality;
+    if (on_improvement) {
+      on_improvement(Improvement{out.best, f, out.samples, absl::Now() - start,
+                                 out.bound_s});
+    }
+  }
+  out.elapsed = absl::Now() - start;
+  switch (r->outcome) {
+    case ExactOutcome::kProved:
+      out.reason = EndReason::kConverged;
+      break;
+    case ExactOutcome::kCancelled:
+      out.reason = EndReason::kCancelled;
+      break;
+    default:
+      out.reason = EndReason::kBudget;
+  }
+  return out;
+}
+
+}  // namespace mcmpart

@@ -1,0 +1,156 @@
+// The exact search on the bundled real models: per case the downsets it
+// reached, the time to the proof and the proved optimum, beside what every
+// other strategy reaches in 1 s and 10 s. Results: docs/benchmarks.md
+// ("Exact search").
+//
+//   exact_benchmark [--cases=resnet50/ring4,...] [--strategies] [--hops=N]
+//                   [--csv=FILE]
+//
+// Without --strategies only the exact search runs (a few seconds in all).
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "solver/exact.h"
+#include "solver/graph_io.h"
+#include "solver/hardware.h"
+#include "solver/problem.h"
+#include "solver/strategy.h"
+
+namespace mcmpart {
+namespace {
+
+constexpr char kDefaultCases[] =
+    "resnet50/ring4,resnet50/ring8,googlenet/ring4,googlenet/ring8,"
+    "inception_v3/ring8,inception_v3/ring16,mobilenet_v2/ring4,"
+    "regnet_y_400mf/ring8,bert_base/ring8,bert_base/ring16,"
+    "resnext50_32x4d/ring4,mnasnet1_0/ring4,mobilenet_v3_large/ring4,"
+    "efficientnet_b0/ring4,shufflenet_v2/ring8";
+
+absl::StatusOr<Problem> Load(absl::string_view graph, absl::string_view preset,
+                             int hops) {
+  const std::string path =
+      absl::StrCat(MCMPART_TEST_DATA_DIR, "/graphs/", graph, ".onnx");
+  absl::StatusOr<v1::Graph> proto = LoadGraphFile(path);
+  if (!proto.ok()) return proto.status();
+  absl::StatusOr<Graph> g = Graph::FromProto(*proto);
+  if (!g.ok()) return g.status();
+  absl::StatusOr<v1::Hardware> hw = PresetHardware(preset);
+  if (!hw.ok()) return hw.status();
+  v1::Constraints c;
+  c.set_max_hops(hops);
+  return Problem::Create(std::make_shared<const Graph>(*std::move(g)), *hw, c);
+}
+
+int Main(int argc, char** argv) {
+  std::string cases = kDefaultCases;
+  bool strategies = false;
+  int hops = 1;
+  std::string csv_path;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (absl::ConsumePrefix(&a, "--cases=")) {
+      cases = std::string(a);
+    } else if (a == "--strategies") {
+      strategies = true;
+    } else if (absl::ConsumePrefix(&a, "--hops=")) {
+      if (!absl::SimpleAtoi(a, &hops) || hops < 1) {
+        std::fprintf(stderr, "--hops takes a number >= 1\n");
+        return 2;
+      }
+    } else if (absl::ConsumePrefix(&a, "--csv=")) {
+      csv_path = std::string(a);
+    } else {
+      std::fprintf(stderr,
+                   "usage: exact_benchmark [--cases=graph/preset,...] "
+                   "[--strategies] [--hops=N] [--csv=FILE]\n");
+      return 2;
+    }
+  }
+  FILE* csv = csv_path.empty() ? nullptr : std::fopen(csv_path.c_str(), "w");
+  if (csv != nullptr) {
+    std::fprintf(csv,
+                 "case,max_hops,downsets,states,peak_mib,proof_ms,"
+                 "outcome,optimum_per_s,bound_per_s,chips");
+    if (strategies) {
+      for (const char* s : {"constructive", "anneal", "random"}) {
+        std::fprintf(csv, ",%s_1s,%s_10s", s, s);
+      }
+    }
+    std::fprintf(csv, "\n");
+  }
+  std::printf("%-26s %9s %9s %8s %10s %14s %6s\n", "case", "downsets", "states",
+              "MiB", "proof ms", "optimum /s", "chips");
+  for (absl::string_view c : absl::StrSplit(cases, ',')) {
+    std::vector<std::string> parts = absl::StrSplit(c, '/');
+    if (parts.size() != 2) {
+      std::fprintf(stderr, "case '%s' is not graph/preset\n",
+                   std::string(c).c_str());
+      return 2;
+    }
+    absl::StatusOr<Problem> problem = Load(parts[0], parts[1], hops);
+    if (!problem.ok()) {
+      std::fprintf(stderr, "%s: %s\n", std::string(c).c_str(),
+                   problem.status().ToString().c_str());
+      return 1;
+    }
+    const absl::Time start = absl::Now();
+    absl::StatusOr<ExactResult> r = SolveExact(*problem);
+    const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+    if (!r.ok()) {
+      std::printf("%-26s %s\n", std::string(c).c_str(),
+                  r.status().ToString().c_str());
+      continue;
+    }
+    int chips = 0;
+    for (int p : r->best) chips = std::max(chips, p + 1);
+    const double opt = r->best.empty() ? 0 : 1.0 / r->bottleneck_s;
+    std::printf("%-26s %9lld %9lld %8.1f %10.2f %14.6f %6d %s\n",
+                std::string(c).c_str(), static_cast<long long>(r->downsets),
+                static_cast<long long>(r->states), r->peak_bytes / 1048576.0,
+                ms, opt, chips,
+                std::string(ExactOutcomeName(r->outcome)).c_str());
+    if (csv != nullptr) {
+      std::fprintf(csv, "%s,%d,%lld,%lld,%.1f,%.3f,%s,%.6f,%.6f,%d",
+                   std::string(c).c_str(), hops,
+                   static_cast<long long>(r->downsets),
+                   static_cast<long long>(r->states), r->peak_bytes / 1048576.0,
+                   ms, std::string(ExactOutcomeName(r->outcome)).c_str(), opt,
+                   r->bound_s > 0 ? 1.0 / r->bound_s : 0.0, chips);
+    }
+    if (strategies) {
+      for (const char* name : {"constructive", "anneal", "random"}) {
+        for (int seconds : {1, 10}) {
+          StrategyOptions o;
+          o.seed = 1;
+          absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy(name, o);
+          Budget b;
+          b.time = absl::Seconds(seconds);
+          StopToken stop;
+          absl::StatusOr<StrategyResult> sr =
+              (*s)->Run(*problem, b, stop, nullptr);
+          const double t =
+              sr.ok() && !sr->best.empty() ? sr->throughput_per_s : 0.0;
+          std::printf("    %-12s %2d s: %12.1f /s  (%.4f of the optimum)\n",
+                      name, seconds, t, opt > 0 ? t / opt : 0.0);
+          if (csv != nullptr) std::fprintf(csv, ",%.6f", t);
+        }
+      }
+    }
+    if (csv != nullptr) std::fprintf(csv, "\n");
+    std::fflush(stdout);
+  }
+  if (csv != nullptr) std::fclose(csv);
+  return 0;
+}
+
+}  // namespace
+}  // namespace mcmpart
+
+int main(int argc, char** argv) { return mcmpart::Main(argc, argv); }
