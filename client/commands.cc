@@ -15,6 +15,7 @@
 #include "client/common.h"
 #include "client/remote.h"
 #include "client/report.h"
+#include "solver/bound.h"
 #include "solver/evaluator.h"
 #include "solver/graph.h"
 #include "solver/graph_io.h"
@@ -138,6 +139,7 @@ int RunEvaluate(const std::vector<std::string>& argv) {
   } else {
     e = Evaluator(*loaded->problem).Evaluate(*p);
   }
+  CarryBound(args->positional()[1], &e);
   if (args->Has("json")) {
     std::cout << ToJson(e) << "\n";
   } else {
@@ -257,6 +259,7 @@ int RunReport(const std::vector<std::string>& argv) {
   }
   Evaluator eval(*loaded->problem);
   v1::Evaluation e = eval.Evaluate(*p);
+  CarryBound(args->positional()[1], &e);
   PrintEvaluation(*loaded->problem, *p, e, std::cout);
   if (std::optional<std::string> svg = args->Get("svg")) {
     if (absl::Status s = WriteFile(*svg, PipelineSvg(*loaded->problem, *p, e));
@@ -282,9 +285,13 @@ int RunSearch(const std::vector<std::string>& argv) {
       "[--out FILE] [--json]\n\n"
       "Searches valid placements on this machine with a classical strategy "
       "and\n"
-      "prints each improvement as it is found (to stderr).\n",
+      "prints each improvement as it is found (to stderr). Every answer says "
+      "how good\n"
+      "it is: proved optimal, or at most how far below the best possible.\n",
       kGraphHelp, kHardwareHelp,
-      "  --strategy NAME       constructive, anneal (default) or random\n"
+      "  --strategy NAME       auto (default: exact search first, then "
+      "annealing),\n"
+      "                        exact, anneal, constructive or random\n"
       "  --time-budget D       wall time to search (default 10s)\n"
       "  --samples N           stop after N candidates (default: no limit)\n"
       "  --seed N              random seed (default 0)\n"
@@ -322,7 +329,7 @@ int RunSearch(const std::vector<std::string>& argv) {
   absl::StatusOr<int64_t> seed =
       args->GetInt("seed", 0, 0, std::numeric_limits<int64_t>::max());
   if (!seed.ok()) return Fail("search", seed.status());
-  const std::string name = args->Get("strategy").value_or("anneal");
+  const std::string name = args->Get("strategy").value_or("auto");
   StrategyOptions options;
   options.seed = static_cast<uint64_t>(*seed);
   absl::StatusOr<std::unique_ptr<Strategy>> strategy =
@@ -358,6 +365,7 @@ int RunSearch(const std::vector<std::string>& argv) {
       AssignmentToProto(problem.graph(), result->best).assignment();
   Evaluator eval(problem);
   *report.mutable_evaluation() = eval.Evaluate(result->best);
+  TightenBound(result->bound_s, report.mutable_evaluation());
   report.set_strategy(std::string((*strategy)->name()));
   report.set_seed(options.seed);
   report.set_samples(result->samples);

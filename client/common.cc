@@ -1,5 +1,6 @@
 #include "client/common.h"
 
+#include <cmath>
 #include <iostream>
 #include <memory>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "solver/bound.h"
 #include "solver/graph_io.h"
 #include "solver/hardware.h"
 
@@ -157,6 +159,34 @@ absl::StatusOr<Loaded> LoadProblem(const Args& args, const std::string& path) {
 }
 
 // The readable summary shared by evaluate and repair.
+std::string Optimality(const v1::Evaluation& e) {
+  if (!e.valid()) return "";
+  const bool exact = e.bound_source() == "exact";
+  if (e.proved_optimal()) {
+    return exact ? "proved optimal (exact search)"
+                 : "proved optimal (it reaches the compute bound)";
+  }
+  const double pct = 100 * e.gap();
+  return absl::StrFormat(
+      "at most %s%% below the best possible (proved bound %.6g /s, %s)",
+      pct < 1 ? absl::StrFormat("%.2f", pct) : absl::StrFormat("%.1f", pct),
+      e.bound_per_s(), exact ? "exact search" : "compute bound");
+}
+
+void CarryBound(const std::string& path, v1::Evaluation* e) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return;
+  v1::SearchReport report;
+  if (!ParseJson(*text, &report, /*ignore_unknown=*/true).ok()) return;
+  const v1::Evaluation& saved = report.evaluation();
+  if (saved.bound_source() != "exact" || !(saved.bound_per_s() > 0) ||
+      !(e->throughput_per_s() > 0) ||
+      std::abs(saved.throughput_per_s() / e->throughput_per_s() - 1) > 1e-9) {
+    return;
+  }
+  TightenBound(1 / saved.bound_per_s(), e);
+}
+
 void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
                      const v1::Evaluation& e, std::ostream& out) {
   const Graph& g = problem.graph();
@@ -174,6 +204,9 @@ void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
   out << absl::StrFormat(
       "  throughput  %.6g /s  (quality %.4f of the upper bound %.6g /s)\n",
       e.throughput_per_s(), e.quality(), e.upper_bound_per_s());
+  if (const std::string how = Optimality(e); !how.empty()) {
+    out << "  optimality  " << how << "\n";
+  }
   out << absl::StrFormat("  bottleneck  %s, %s\n", e.bottleneck(),
                          FormatSeconds(e.bottleneck_s()));
   out << absl::StrFormat("  latency     %s\n", FormatSeconds(e.latency_s()));

@@ -386,7 +386,12 @@ v1::SearchReport MakeReport(const v1::PartitionUpdate& best,
                             uint64_t seed, absl::string_view end_reason) {
   v1::SearchReport r;
   *r.mutable_assignment() = best.placement().assignment();
-  *r.mutable_evaluation() = best.evaluation();
+  // The final update repeats the best placement with the bound the search
+  // proved by its end.
+  const bool same = final && final->has_evaluation() &&
+                    final->evaluation().throughput_per_s() ==
+                        best.evaluation().throughput_per_s();
+  *r.mutable_evaluation() = same ? final->evaluation() : best.evaluation();
   r.set_strategy(best.strategy());
   r.set_seed(seed);
   const v1::PartitionUpdate& last = final ? *final : best;
@@ -406,6 +411,9 @@ void PrintBrief(const v1::Evaluation& e, std::ostream& out) {
       e.valid() ? "VALID" : "INVALID", e.throughput_per_s(), e.quality(),
       e.upper_bound_per_s(), e.bottleneck(), FormatSeconds(e.bottleneck_s()),
       FormatSeconds(e.latency_s()), e.chips_used());
+  if (const std::string how = Optimality(e); !how.empty()) {
+    out << "  " << how << "\n";
+  }
 }
 
 struct SearchFlags {
@@ -421,10 +429,10 @@ std::vector<FlagSpec> SearchFlagSpecs() {
 }
 
 constexpr char kSearchHelp[] =
-    "  --strategy NAME       rl (the learned policy), anneal, random or "
-    "constructive\n"
-    "                        (default: the server's, rl when it has "
-    "policies)\n"
+    "  --strategy NAME       auto (exact search, then annealing and the\n"
+    "                        policy), exact, rl (the learned policy), anneal,\n"
+    "                        random or constructive (default: the server's,\n"
+    "                        auto unless started with another --strategy)\n"
     "  --time-budget D       search time (default 30s)\n"
     "  --samples N           stop after N candidates (default: no limit)\n"
     "  --seed N              random seed (default 0)\n"
@@ -559,8 +567,7 @@ int RunPartition(const std::vector<std::string>& argv) {
   const std::string help = absl::StrCat(
       "Usage: mcmpart partition GRAPH (--preset NAME [--chips N] | --hardware "
       "FILE)\n"
-      "         [--server ADDR] [--strategy rl|anneal|random] [--time-budget "
-      "30s]\n"
+      "         [--server ADDR] [--strategy NAME] [--time-budget 30s]\n"
       "         [--samples N] [--seed N] [--pin NODE=CHIP ...] [--out FILE] "
       "[--json]\n\n"
       "Asks mcmpart-server for the best placement it can find within the "

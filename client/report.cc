@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "client/cli.h"
+#include "client/common.h"
 
 namespace mcmpart::cli {
 namespace {
@@ -55,10 +56,13 @@ std::string PipelineSvg(const Problem& problem, absl::Span<const int> p,
           kMargin, XmlEscape(problem.graph().name()),
           XmlEscape(problem.hardware().name()), e.throughput_per_s(),
           e.quality(), e.valid() ? "" : " INVALID"));
-  absl::StrAppend(&svg, absl::StrFormat("<text x=\"%d\" y=\"40\" fill=\"#555\">"
-                                        "bottleneck %s (%s), red</text>\n",
-                                        kMargin, e.bottleneck(),
-                                        FormatSeconds(e.bottleneck_s())));
+  const std::string how = Optimality(e);
+  absl::StrAppend(
+      &svg,
+      absl::StrFormat("<text x=\"%d\" y=\"40\" fill=\"#555\">"
+                      "bottleneck %s (%s), red%s</text>\n",
+                      kMargin, e.bottleneck(), FormatSeconds(e.bottleneck_s()),
+                      how.empty() ? "" : XmlEscape(absl::StrCat("; ", how))));
   for (int c = 0; c < chips; ++c) {
     const int x = kMargin + c * (kBoxW + kGap);
     const bool hot = e.bottleneck() == absl::StrCat("chip ", c);

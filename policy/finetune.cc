@@ -39,7 +39,12 @@ absl::StatusOr<StrategyResult> FineTune(
   };
   if (options.warm_start) {
     // Not finding one is no error: the policy and repair may still succeed.
-    absl::StatusOr<Assignment> warm = ConstructPlacement(problem, &stop);
+    const bool given =
+        static_cast<int>(options.initial.size()) == problem.num_nodes() &&
+        eval.IsValid(options.initial);
+    absl::StatusOr<Assignment> warm =
+        given ? absl::StatusOr<Assignment>(options.initial)
+              : ConstructPlacement(problem, &stop);
     if (warm.ok()) {
       result.samples = 1;
       take_best(*std::move(warm));

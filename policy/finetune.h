@@ -27,6 +27,10 @@ struct FineTuneOptions {
   // placement so far: a request never gets less than the classical baseline,
   // and PPO spends the budget trying to beat it. docs/policy.md, "Warm start".
   bool warm_start = true;
+  // With warm_start: a valid placement to start from instead of the
+  // constructive split (the auto strategy's best so far); ignored when it is
+  // not a valid placement of the problem.
+  Assignment initial;
 };
 
 // Fine-tunes a private Clone of `base` on `problem` until `budget` is used or

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "solver/bound.h"
 #include "solver/evaluator.h"
 #include "solver/graph.h"
 #include "solver/hardware.h"
@@ -212,6 +213,7 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
   // The policy is part of the identity: two policies are two strategies.
   spec.cache_key = absl::StrCat(resolved->digest, "/", sr.name, "/",
                                 sr.name == "rl" ? sr.policy : "");
+  spec.problem_key = resolved->digest;
   spec.keep_improving = request.has_keep_improving() ? request.keep_improving()
                                                      : options_.keep_improving;
   spec.work = [problem = resolved->problem, strategy, budget, name = sr.name,
@@ -234,11 +236,12 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
     }
     Evaluator evaluator(*problem);
     auto publish = [&](const Assignment& placement, int64_t samples,
-                       absl::Duration elapsed) {
+                       absl::Duration elapsed, double bound_s) {
       v1::PartitionUpdate update;
       *update.mutable_placement() =
           AssignmentToProto(problem->graph(), placement);
       *update.mutable_evaluation() = evaluator.Evaluate(placement);
+      TightenBound(bound_s, update.mutable_evaluation());
       update.set_samples(samples);
       update.set_elapsed_s(absl::ToDoubleSeconds(elapsed));
       update.set_strategy(name);
@@ -254,16 +257,18 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
       const absl::Time now = absl::Now();
       if (now - last_publish < interval) return;  // the end sends the best
       last_publish = now;
-      publish(improvement.placement, improvement.samples, improvement.elapsed);
+      publish(improvement.placement, improvement.samples, improvement.elapsed,
+              improvement.bound_s);
     };
     absl::StatusOr<StrategyResult> result =
         strategy->Run(*problem, b, context.stop(), on_improvement);
     if (!result.ok()) return result.status();
     if (!result->best.empty() &&
         result->throughput_per_s > context.best_throughput()) {
-      publish(result->best, result->samples, result->elapsed);
+      publish(result->best, result->samples, result->elapsed, result->bound_s);
     }
     WorkResult out;
+    out.bound_s = result->bound_s;
     out.samples = result->samples;
     out.elapsed_s = absl::ToDoubleSeconds(result->elapsed);
     switch (result->reason) {

@@ -8,9 +8,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "solver/bound.h"
 
 namespace mcmpart::server {
 namespace {
+
+// The cache key of a problem's proved optimum (any strategy).
+std::string ProvedKey(const std::string& problem_key) {
+  return absl::StrCat("proved/", problem_key);
+}
 
 absl::string_view CauseName(StopCause cause) {
   switch (cause) {
@@ -115,6 +121,14 @@ bool Job::Publish(v1::PartitionUpdate update, bool from_cache) {
   snap_.best = std::make_shared<const v1::PartitionUpdate>(std::move(update));
   snap_.best_version = ++snap_.version;
   return true;
+}
+
+void Job::TightenBound(double bound_s) {
+  absl::MutexLock lock(&mu_);
+  if (snap_.done() || snap_.best == nullptr || !(bound_s > 0)) return;
+  auto best = std::make_shared<v1::PartitionUpdate>(*snap_.best);
+  mcmpart::TightenBound(bound_s, best->mutable_evaluation());
+  snap_.best = std::move(best);
 }
 
 void Job::MarkRunning(absl::Time now) {
@@ -237,9 +251,16 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
         "the server is shutting down and accepts no new work; retry on "
         "another replica");
   }
+  // A proved optimum answers for every strategy; nothing can improve it.
   std::shared_ptr<const v1::PartitionUpdate> cached =
-      spec.cache_key.empty() ? nullptr : CacheLookup(spec.cache_key);
-  const bool run = cached == nullptr || spec.keep_improving;
+      spec.problem_key.empty() ? nullptr
+                               : CacheLookup(ProvedKey(spec.problem_key));
+  if (cached == nullptr && !spec.cache_key.empty()) {
+    cached = CacheLookup(spec.cache_key);
+  }
+  const bool run =
+      cached == nullptr ||
+      (spec.keep_improving && !cached->evaluation().proved_optimal());
   const int workers = static_cast<int>(workers_.size());
   if (run && static_cast<int>(queue_.size()) + running_ >=
                  workers + options_.max_queue) {
@@ -412,6 +433,7 @@ void JobManager::RunJob(const std::shared_ptr<Job>& job) {
     }
   }
   job->spec_.work = nullptr;  // frees the problem and strategy now
+  if (result.ok()) job->TightenBound(result->bound_s);
   // Cache before the end becomes visible, so that whoever sees this job
   // end and resubmits its problem finds the placement. Only the work
   // publishes, and it has returned: the best is final.
@@ -419,6 +441,10 @@ void JobManager::RunJob(const std::shared_ptr<Job>& job) {
     std::shared_ptr<const v1::PartitionUpdate> best = job->Snapshot().best;
     if (best && !best->from_cache()) {
       absl::MutexLock lock(&mu_);
+      if (best->evaluation().proved_optimal() &&
+          !job->spec_.problem_key.empty()) {
+        CacheStore(ProvedKey(job->spec_.problem_key), best);
+      }
       CacheStore(job->spec_.cache_key, std::move(best));
     }
   }

@@ -72,6 +72,11 @@ struct WorkResult {
   std::string end_reason = "budget";
   int64_t samples = 0;
   double elapsed_s = 0;
+  // A proved lower bound on the bottleneck (seconds) that the search
+  // established by its end (the exact search's); 0 = none. The manager puts
+  // it into the best placement's evaluation (solver/bound.h, TightenBound),
+  // so that the final update and the cache say how good the answer is.
+  double bound_s = 0;
 };
 using JobWork = std::function<absl::StatusOr<WorkResult>(JobContext&)>;
 
@@ -84,8 +89,13 @@ struct JobSpec {
   std::string graph_name;
   std::string hardware_name;
   int num_nodes = 0;
-  // Identity of the problem for the result cache; empty = do not cache.
+  // Identity of the problem and strategy for the result cache; empty = do
+  // not cache.
   std::string cache_key;
+  // Identity of the problem alone. A placement proved optimal is cached
+  // under it too: it answers every later request for the problem, whatever
+  // the strategy, and ends it at once (nothing better exists).
+  std::string problem_key;
   // On a cache hit: true runs the work anyway (publishing only better
   // placements), false ends the job at once with end_reason "cached".
   bool keep_improving = false;
@@ -143,6 +153,10 @@ class Job {
   bool RequestStop(StopCause cause);
   StopCause stop_cause() const;
   bool Publish(v1::PartitionUpdate update, bool from_cache);
+  // Puts a proved bound (seconds, see WorkResult::bound_s) into the best
+  // placement's evaluation; no new update for watchers (the final one
+  // carries it).
+  void TightenBound(double bound_s);
   void MarkRunning(absl::Time now);
   // Ends the job; idempotent (the first call wins).
   void Finish(absl::StatusOr<WorkResult> result, absl::Time now);

@@ -95,7 +95,8 @@ int Run(const std::vector<std::string>& args) {
            {"effect", "the rl strategy is off; classical strategies only"}});
     }
   }
-  ClassicalStrategyFactory classical;
+  // auto runs the learned policy after annealing when one is loaded.
+  ClassicalStrategyFactory classical(rl.get());
   std::vector<const StrategyFactory*> factories;
   if (rl) factories.push_back(rl.get());
   factories.push_back(&classical);

@@ -67,6 +67,7 @@ absl::StatusOr<std::unique_ptr<Strategy>> RlStrategyFactory::Make(
   options.ppo.seed = request.seed;
   // Without fine-tuning the pre-trained policy samples and repairs as it is.
   if (!request.fine_tune) options.ppo.epochs = 0;
+  options.initial = request.initial;
   return std::unique_ptr<Strategy>(std::make_unique<TimedStrategy>(
       std::make_unique<policy::RlStrategy>(*std::move(p), options),
       on_fine_tune_));

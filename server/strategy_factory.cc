@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "solver/auto_strategy.h"
 
 namespace mcmpart::server {
 
@@ -17,6 +18,20 @@ absl::StatusOr<std::unique_ptr<Strategy>> ClassicalStrategyFactory::Make(
     const StrategyRequest& request) const {
   StrategyOptions options;
   options.seed = request.seed;
+  options.initial = request.initial;
+  if (request.name == "auto") {
+    AutoOptions o;
+    o.base = options;
+    if (learned_ != nullptr) {
+      o.learned = [learned = learned_, request](const StrategyOptions& warm) {
+        StrategyRequest r = request;
+        r.name = "rl";
+        r.initial = warm.initial;
+        return learned->Make(r);
+      };
+    }
+    return std::unique_ptr<Strategy>(std::make_unique<Auto>(std::move(o)));
+  }
   return MakeStrategy(request.name, options);
 }
 
@@ -31,7 +46,8 @@ StrategyRegistry::StrategyRegistry(
     return std::find(names.begin(), names.end(), n) != names.end();
   };
   for (const std::string& candidate :
-       {default_name, std::string("rl"), std::string("anneal")}) {
+       {default_name, std::string("auto"), std::string("rl"),
+        std::string("anneal")}) {
     if (!candidate.empty() && has(candidate)) {
       default_name_ = candidate;
       break;

@@ -25,6 +25,9 @@ struct StrategyRequest {
   uint64_t seed = 0;
   std::string policy;     // rl only; empty = the default policy
   bool fine_tune = true;  // rl only
+  // A valid placement to start from (StrategyOptions::initial); the auto
+  // strategy hands its best so far to the stages after the exact search.
+  Assignment initial;
 };
 
 // Makes strategies. Implementations must be thread-safe: Make is called from
@@ -48,13 +51,20 @@ class StrategyFactory {
   virtual std::vector<v1::PolicyInfo> Policies() const { return {}; }
 };
 
-// "constructive", "anneal", "random" (whatever mcmpart::StrategyNames()
-// lists) via mcmpart::MakeStrategy.
+// "auto", "exact", "constructive", "anneal", "random" (whatever
+// mcmpart::StrategyNames() lists) via mcmpart::MakeStrategy. `learned` (may
+// be null; not owned, must outlive this factory) makes "rl": auto then runs
+// it after annealing, warm-started (solver/auto_strategy.h).
 class ClassicalStrategyFactory : public StrategyFactory {
  public:
+  explicit ClassicalStrategyFactory(const StrategyFactory* learned = nullptr)
+      : learned_(learned) {}
   std::vector<std::string> Names() const override;
   absl::StatusOr<std::unique_ptr<Strategy>> Make(
       const StrategyRequest& request) const override;
+
+ private:
+  const StrategyFactory* const learned_;
 };
 
 // Routes each name to the first factory that makes it. Does not own the
@@ -65,7 +75,8 @@ class StrategyRegistry {
                             std::string default_name = "");
 
   // The default strategy: `default_name` when some factory makes it, else
-  // "rl" when available, else "anneal", else the first name known.
+  // "auto" when available, else "rl", else "anneal", else the first name
+  // known.
   const std::string& default_name() const { return default_name_; }
   // Every name, the default first.
   std::vector<std::string> Names() const;

@@ -700,8 +700,8 @@ TEST(RemoteInterruptTest, SigintStopsTheServerSearchAndKeepsTheBest) {
 TEST_F(RemoteTest, ServerAddressFromFlagElseEnvironmentElseDefault) {
   const std::string dead = absl::StrCat("127.0.0.1:", FreePort());
   const std::string expected =
-      "policies:\n  (none loaded)\nstrategies: anneal (default) constructive "
-      "random\n";
+      "policies:\n  (none loaded)\nstrategies: auto (default) exact anneal "
+      "constructive random\n";
   CliResult r = RunCli({"policies"}, {"MCMPART_SERVER=" + server_->address()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, expected);
@@ -817,7 +817,7 @@ TEST_F(RemoteTest, BadInputExitsTwoWithTheReason) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "mcmpart partition: unknown strategy 'magic'; this server runs "
-            "anneal, constructive, random\n");
+            "auto, exact, anneal, constructive, random\n");
 
   r = RunCli({"partition", Graph("resnet18"), "--preset", "ring4", "--timeout",
               "soon", Server()});
@@ -866,14 +866,15 @@ TEST_F(RemoteTest, PoliciesListsTheStrategies) {
   CliResult r = RunCli({"policies", Server()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "policies:\n  (none loaded)\nstrategies: anneal (default) "
-            "constructive random\n");
+            "policies:\n  (none loaded)\nstrategies: auto (default) exact "
+            "anneal constructive random\n");
   r = RunCli({"policies", "--json", Server()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   const auto list = ParseOrDie<v1::ListPoliciesResponse>(r.out);
   EXPECT_EQ(list.policies_size(), 0);
   EXPECT_THAT(list.strategies(),
-              ElementsAre("anneal", "constructive", "random"));
+              ElementsAre("auto", "exact", "anneal", "constructive",
+                          "random"));
 }
 
 // evaluate and repair with --server give what the local commands give: the
@@ -982,8 +983,8 @@ TEST(RemoteTlsTest, TlsFlagsMatchTheServers) {
   CliResult r = RunCli(args);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "policies:\n  (none loaded)\nstrategies: anneal (default) "
-            "constructive random\n");
+            "policies:\n  (none loaded)\nstrategies: auto (default) exact "
+            "anneal constructive random\n");
   EXPECT_EQ(r.err, "");
 
   // A streamed search over TLS.

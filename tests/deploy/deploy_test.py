@@ -1118,7 +1118,7 @@ class EntryPointTest(unittest.TestCase):
             self.assertEqual(loaded["dir"],
                              env["MCMPART_SERVER_POLICY_DIR"])
             self.assertIn("default", loaded["policies"].split(","))
-            self.assertEqual(start["default_strategy"], "rl")
+            self.assertEqual(start["default_strategy"], "auto")
         port, mport = start["port"], start["metrics_port"]
         self.check_probes(objs, port)
 
