@@ -775,7 +775,7 @@ TEST(OnnxImportTest, SubgraphReadsOfOuterTensorsAreInputs) {
   EXPECT_EQ(node.op(), "If");
   EXPECT_THAT(node.inputs(), UnorderedElementsAre("cond", "relu"));
   EXPECT_EQ(node.param_bytes(), 8 * 4);  // w, once.
-  EXPECT_EQ(node.flops(), 0);            // Bodies are not costed.
+  EXPECT_EQ(node.flops(), 8);            // The larger branch: one Add.
   EXPECT_EQ(node.output_bytes(), 8 * 4);
 }
 
