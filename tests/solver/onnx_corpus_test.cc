@@ -4,8 +4,8 @@
 // message; a crash fails the test binary. docs/onnx-import.md records the
 // counts. Skips when the package is not installed
 // (`apt-get install libonnx-testdata`); MCMPART_ONNX_CORPUS=<dir> runs it
-// over another directory and prints every failure instead of checking the
-// recorded counts.
+// over another directory and prints every failure and warning instead of
+// checking the recorded counts.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -69,6 +69,11 @@ TEST(OnnxImportCorpusTest, LibonnxTestdataImportsOrFailsCleanly) {
     if (result.ok()) {
       ++converted;
       warned += result->warnings.empty() ? 0 : 1;
+      if (override_dir != nullptr) {
+        for (const std::string& w : result->warnings) {
+          std::cout << file << ": warning: " << w << "\n";
+        }
+      }
       absl::StatusOr<Graph> ir = Graph::FromProto(result->graph);
       EXPECT_TRUE(ir.ok()) << file << ": " << ir.status();
       continue;
