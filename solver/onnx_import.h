@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -29,9 +30,23 @@ struct OnnxImportOptions {
 // Parses `model_bytes` as an onnx.ModelProto and converts it. Errors:
 // INVALID_ARGUMENT for bytes that are not an ONNX model (truncated or
 // corrupt protobuf), a model without a graph, or a tensor whose shape cannot
-// be determined; the message names the ONNX node or tensor. Thread-safe.
+// be determined (the message names the ONNX node and tensor, and for shapes
+// that depend on run-time values says what to declare); RESOURCE_EXHAUSTED
+// when memory runs out. Never throws. Thread-safe.
 absl::StatusOr<v1::Graph> ImportOnnx(absl::string_view model_bytes,
                                      const OnnxImportOptions& options = {});
+
+// The graph and what the import could not count without failing: one
+// message per node, naming it (`node 'loop' (Loop): the FLOPs of its body
+// are not counted (the node counts 0): ...`), in the model's order.
+struct OnnxImportResult {
+  v1::Graph graph;
+  std::vector<std::string> warnings;
+};
+
+// ImportOnnx with its warnings; the same graph, errors and guarantees.
+absl::StatusOr<OnnxImportResult> ImportOnnxWithWarnings(
+    absl::string_view model_bytes, const OnnxImportOptions& options = {});
 
 }  // namespace mcmpart
 

@@ -1,0 +1,645 @@
+// The analysis of one ONNX graph: type sources, per-node shape inference,
+// evaluation and folding of constants. The rules are the ones
+// docs/onnx-import.md documents; keep the two in step.
+#include "solver/onnx_scope.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "onnx/defs/schema.h"
+#include "onnx/shape_inference/implementation.h"
+#include "solver/onnx_flops.h"
+#include "solver/onnx_fold.h"
+#include "solver/onnx_shape_rules.h"
+#include "solver/topological_order.h"
+
+namespace mcmpart {
+namespace onnx_internal {
+namespace {
+
+// Tensors a subgraph (If/Loop/Scan body) reads from enclosing scopes without
+// listing them as node inputs. They are real data dependencies of the node
+// that owns the subgraph.
+void CollectOuterReads(const onnx::GraphProto& g,
+                       std::vector<std::string>* out) {
+  absl::flat_hash_set<std::string> defined;
+  for (const auto& v : g.input()) defined.insert(v.name());
+  for (const auto& t : g.initializer()) defined.insert(t.name());
+  for (const auto& t : g.sparse_initializer()) {
+    defined.insert(t.values().name());
+  }
+  for (const auto& n : g.node()) {
+    for (const std::string& o : n.output()) defined.insert(o);
+  }
+  for (const auto& n : g.node()) {
+    for (const std::string& i : n.input()) {
+      if (!i.empty() && !defined.contains(i)) out->push_back(i);
+    }
+    for (const onnx::AttributeProto& a : n.attribute()) {
+      std::vector<std::string> inner;
+      if (a.has_g()) CollectOuterReads(a.g(), &inner);
+      for (const auto& sub : a.graphs()) CollectOuterReads(sub, &inner);
+      for (std::string& name : inner) {
+        if (!defined.contains(name)) out->push_back(std::move(name));
+      }
+    }
+  }
+}
+
+// Ops whose output is one of their inputs, relaid or retyped, or generated
+// from a shape: applied to constants they only hand a weight on.
+const absl::flat_hash_set<std::string>& PassThroughOps() {
+  static const auto* ops = new absl::flat_hash_set<std::string>{
+      "Identity",  "Reshape", "Flatten",  "Squeeze",         "Unsqueeze",
+      "Transpose", "Cast",    "CastLike", "ConstantOfShape", "Expand"};
+  return *ops;
+}
+
+// Elements of evaluated constants over a whole import, subgraphs included
+// (each at most kMaxEvaluatedElements): with the per-tensor bound, this
+// keeps the memory folding takes to some 100 MiB whatever the file.
+constexpr double kMaxTotalEvaluatedElements = 1 << 22;
+
+}  // namespace
+
+GraphScope::GraphScope(const OnnxImportOptions& options,
+                       std::unordered_map<std::string, int> opsets,
+                       std::vector<std::string>* warnings)
+    : options_(options),
+      opsets_(std::move(opsets)),
+      warnings_(warnings),
+      evaluation_budget_(&own_budget_),
+      own_budget_(kMaxTotalEvaluatedElements) {}
+
+GraphScope::GraphScope(const GraphScope& parent, int depth)
+    : options_(parent.options_),
+      opsets_(parent.opsets_),
+      warnings_(parent.warnings_),
+      depth_(depth),
+      evaluation_budget_(parent.evaluation_budget_),
+      outer_names_(parent.outer_names_),
+      constants_(parent.constants_),
+      shapes_(parent.shapes_),
+      onnx_types_(parent.onnx_types_),
+      onnx_data_(parent.onnx_data_),
+      values_(parent.values_) {
+  for (const auto& [name, index] : parent.producer_) outer_names_.insert(name);
+  outer_names_.insert(parent.initializers_.begin(), parent.initializers_.end());
+  outer_names_.insert(parent.graph_inputs_.begin(), parent.graph_inputs_.end());
+}
+
+int GraphScope::Producer(const std::string& tensor) const {
+  auto it = producer_.find(tensor);
+  return it == producer_.end() ? -1 : it->second;
+}
+
+const TensorInfo* GraphScope::FindInfo(const std::string& tensor) const {
+  auto it = shapes_.find(tensor);
+  return it == shapes_.end() ? nullptr : &it->second;
+}
+
+int GraphScope::Opset(const onnx::NodeProto& node) const {
+  auto it = opsets_.find(IsDefaultDomain(node.domain()) ? "" : node.domain());
+  return it == opsets_.end() ? 0 : it->second;
+}
+
+absl::Status GraphScope::CheckOptions() const {
+  // A dimension of 0 would make empty tensors: nothing to partition.
+  if (options_.default_dim < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "default_dim is ", options_.default_dim, "; must be >= 1"));
+  }
+  for (const auto& [name, value] : options_.dim_values) {
+    if (value < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dim_values['", name, "'] is ", value, "; must be >= 1"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int64_t GraphScope::ResolveDim(
+    const onnx::TensorShapeProto::Dimension& d) const {
+  if (d.has_dim_value()) return d.dim_value();
+  if (d.has_dim_param()) {
+    auto it = options_.dim_values.find(d.dim_param());
+    if (it != options_.dim_values.end()) return it->second;
+  }
+  return options_.default_dim;
+}
+
+// A tensor type whose every dimension is a number.
+bool GraphScope::IsStatic(const onnx::TypeProto& type) {
+  if (!type.has_tensor_type()) return false;
+  const auto& tt = type.tensor_type();
+  if (tt.elem_type() == 0 || !tt.has_shape()) return false;
+  for (const auto& d : tt.shape().dim()) {
+    if (!d.has_dim_value()) return false;
+  }
+  return true;
+}
+
+// The TensorInfo of `type`, or nullopt when it is not a tensor of known rank
+// and element type.
+absl::StatusOr<std::optional<TensorInfo>> GraphScope::Resolve(
+    const std::string& tensor, const onnx::TypeProto& type) const {
+  const onnx::TensorShapeProto* shape = nullptr;
+  int32_t elem_type = 0;
+  if (type.has_tensor_type()) {
+    elem_type = type.tensor_type().elem_type();
+    if (type.tensor_type().has_shape()) shape = &type.tensor_type().shape();
+  } else if (type.has_sparse_tensor_type()) {
+    // Counted dense: the consumer reads the whole tensor.
+    elem_type = type.sparse_tensor_type().elem_type();
+    if (type.sparse_tensor_type().has_shape()) {
+      shape = &type.sparse_tensor_type().shape();
+    }
+  }
+  if (elem_type == 0 || shape == nullptr) return std::nullopt;
+  TensorInfo info;
+  info.elem_type = elem_type;
+  for (const auto& d : shape->dim()) {
+    if (d.has_dim_value() && d.dim_value() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", tensor, "' has a negative dimension ", d.dim_value()));
+    }
+    info.dims.push_back(ResolveDim(d));
+  }
+  return info;
+}
+
+void GraphScope::SetInfo(const std::string& tensor, TensorInfo info) {
+  if (tensor.empty() || shapes_.contains(tensor)) return;
+  onnx::TypeProto& type = type_storage_.emplace_back();
+  auto* tt = type.mutable_tensor_type();
+  tt->set_elem_type(info.elem_type);
+  auto* shape = tt->mutable_shape();
+  for (int64_t d : info.dims) shape->add_dim()->set_dim_value(d);
+  onnx_types_[tensor] = &type;
+  shapes_.emplace(tensor, std::move(info));
+}
+
+void GraphScope::SetValue(const std::string& tensor, ConstTensor value) {
+  auto it = shapes_.find(tensor);
+  if (it == shapes_.end() || values_.contains(tensor) ||
+      it->second.dims != value.dims ||
+      it->second.elem_type != value.elem_type) {
+    return;
+  }
+  const double n = static_cast<double>(value.size());
+  if (n > *evaluation_budget_) return;
+  *evaluation_budget_ -= n;
+  if (!onnx_data_.count(tensor)) {
+    data_storage_.push_back(ToTensorProto(value));
+    onnx_data_[tensor] = &data_storage_.back();
+  }
+  values_.emplace(tensor, std::move(value));
+}
+
+absl::Status GraphScope::AddValueInfos(
+    const onnx::GraphProto& g, Which which,
+    absl::flat_hash_map<std::string, TensorInfo>* into) const {
+  for (const auto* list : {&g.input(), &g.value_info(), &g.output()}) {
+    for (const onnx::ValueInfoProto& vi : *list) {
+      if (into->contains(vi.name())) continue;
+      const bool is_static = IsStatic(vi.type());
+      if ((which == Which::kStatic && !is_static) ||
+          (which == Which::kSymbolic && is_static)) {
+        continue;
+      }
+      absl::StatusOr<std::optional<TensorInfo>> info =
+          Resolve(vi.name(), vi.type());
+      if (!info.ok()) return info.status();
+      if (info->has_value()) into->emplace(vi.name(), **std::move(info));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Initializers are constants whatever else the file says: their dims and
+// type are authoritative. Only dims are counted, never the (absent) data;
+// data stored inline is handed to shape inference, which may read small
+// tensors (Reshape targets, Resize scales in older exports).
+absl::Status GraphScope::AddInitializers(const onnx::GraphProto& g) {
+  auto add = [this](const std::string& name, int32_t type,
+                    const google::protobuf::RepeatedField<int64_t>& dims,
+                    const onnx::TensorProto* inline_data) -> absl::Status {
+    if (name.empty()) {
+      return absl::InvalidArgumentError("an initializer has an empty name");
+    }
+    if (!initializers_.insert(name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("initializer '", name, "' is declared twice"));
+    }
+    TensorInfo info;
+    info.elem_type = type;
+    for (int64_t d : dims) {
+      if (d < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "initializer '", name, "' has a negative dimension ", d));
+      }
+      info.dims.push_back(d);
+    }
+    SetInfo(name, std::move(info));
+    constants_.insert(name);
+    if (inline_data != nullptr &&
+        inline_data->data_location() != onnx::TensorProto::EXTERNAL) {
+      onnx_data_[name] = inline_data;
+      if (std::optional<ConstTensor> v = ParseConstTensor(*inline_data)) {
+        SetValue(name, *std::move(v));
+      }
+    }
+    return absl::OkStatus();
+  };
+  for (const onnx::TensorProto& t : g.initializer()) {
+    if (absl::Status s = add(t.name(), t.data_type(), t.dims(), &t); !s.ok()) {
+      return s;
+    }
+  }
+  for (const onnx::SparseTensorProto& t : g.sparse_initializer()) {
+    if (absl::Status s =
+            add(t.values().name(), t.values().data_type(), t.dims(), nullptr);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A Constant node's output type, and for integers its value, are in its
+// attribute; reading them needs no shape inference.
+absl::Status GraphScope::AddConstantValue(const onnx::NodeProto& node) {
+  if (node.output_size() < 1 || node.output(0).empty()) {
+    return absl::OkStatus();
+  }
+  const std::string& out = node.output(0);
+  for (const onnx::AttributeProto& a : node.attribute()) {
+    TensorInfo info;
+    std::optional<ConstTensor> value;
+    if (a.name() == "value" && a.has_t()) {
+      info.elem_type = a.t().data_type();
+      info.dims.assign(a.t().dims().begin(), a.t().dims().end());
+      value = ParseConstTensor(a.t());
+      if (a.t().data_location() != onnx::TensorProto::EXTERNAL) {
+        onnx_data_[out] = &a.t();  // Float data too: Resize reads scales.
+      }
+    } else if (a.name() == "sparse_value" && a.has_sparse_tensor()) {
+      info.elem_type = a.sparse_tensor().values().data_type();
+      info.dims.assign(a.sparse_tensor().dims().begin(),
+                       a.sparse_tensor().dims().end());
+    } else if (a.name() == "value_float") {
+      info.elem_type = onnx::TensorProto::FLOAT;
+      value = ConstTensor{info.elem_type, {}, {}, {a.f()}};
+    } else if (a.name() == "value_floats") {
+      info.elem_type = onnx::TensorProto::FLOAT;
+      info.dims = {a.floats_size()};
+      if (a.floats_size() <= kMaxEvaluatedElements) {
+        value = ConstTensor{info.elem_type,
+                            info.dims,
+                            {},
+                            {a.floats().begin(), a.floats().end()}};
+      }
+    } else if (a.name() == "value_int") {
+      info.elem_type = onnx::TensorProto::INT64;
+      value = ConstTensor{onnx::TensorProto::INT64, {}, {a.i()}, {}};
+    } else if (a.name() == "value_ints") {
+      info.elem_type = onnx::TensorProto::INT64;
+      info.dims = {a.ints_size()};
+      value = ConstTensor{onnx::TensorProto::INT64,
+                          info.dims,
+                          {a.ints().begin(), a.ints().end()},
+                          {}};
+    } else {
+      continue;
+    }
+    for (int64_t d : info.dims) {
+      if (d < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Constant '", node.name(),
+                         "' has a negative dimension ", d, " in its value"));
+      }
+    }
+    SetInfo(out, std::move(info));
+    if (value.has_value()) SetValue(out, *std::move(value));
+    break;
+  }
+  return absl::OkStatus();
+}
+
+std::string GraphScope::Label(int i) const {
+  const Node& n = nodes_[i];
+  if (n.proto->name().empty()) {
+    return absl::StrCat("node #", i, " (", n.op, ")");
+  }
+  return absl::StrCat("node '", n.proto->name(), "' (", n.op, ")");
+}
+
+absl::Status GraphScope::IndexNodes(onnx::GraphProto* g) {
+  nodes_.resize(g->node_size());
+  for (int i = 0; i < g->node_size(); ++i) {
+    Node& n = nodes_[i];
+    n.proto = g->mutable_node(i);
+    n.op = IsDefaultDomain(n.proto->domain())
+               ? n.proto->op_type()
+               : absl::StrCat(n.proto->domain(), ".", n.proto->op_type());
+    if (n.proto->op_type().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Label(i), " has no op_type"));
+    }
+    for (const std::string& in : n.proto->input()) {
+      if (!in.empty()) n.reads.push_back(in);
+    }
+    for (const onnx::AttributeProto& a : n.proto->attribute()) {
+      if (a.has_g()) CollectOuterReads(a.g(), &n.reads);
+      for (const auto& sub : a.graphs()) CollectOuterReads(sub, &n.reads);
+    }
+    for (const std::string& out : n.proto->output()) {
+      if (out.empty()) continue;  // An omitted optional output.
+      auto [it, inserted] = producer_.emplace(out, i);
+      if (!inserted) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", out, "' is an output of both ",
+                         Label(it->second), " and ", Label(i)));
+      }
+      if (initializers_.contains(out) || graph_inputs_.contains(out)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor '", out, "' is an output of ", Label(i), " and also a ",
+            initializers_.contains(out) ? "initializer" : "graph input"));
+      }
+    }
+  }
+  for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
+    for (const std::string& in : nodes_[i].reads) {
+      if (!producer_.contains(in) && !initializers_.contains(in) &&
+          !graph_inputs_.contains(in) && !outer_names_.contains(in)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Label(i), " reads tensor '", in,
+            "', which no node produces and which is neither a graph input "
+            "nor an initializer"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ONNX requires nodes in topological order, but files do not always comply;
+// inference and folding need producers handled before consumers. Stable: a
+// sorted file keeps its order.
+absl::Status GraphScope::AddInputs(
+    const onnx::GraphProto& g,
+    const std::vector<std::optional<TensorInfo>>* input_types) {
+  for (int k = 0; k < g.input_size(); ++k) {
+    const onnx::ValueInfoProto& in = g.input(k);
+    // Before IR version 4 every initializer was also listed as an input; an
+    // input with an initializer is a constant, not a model input.
+    if (initializers_.contains(in.name())) continue;
+    if (in.name().empty()) {
+      return absl::InvalidArgumentError("a graph input has an empty name");
+    }
+    if (!graph_inputs_.insert(in.name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("graph input '", in.name(), "' is declared twice"));
+    }
+    if (input_types != nullptr && k < static_cast<int>(input_types->size()) &&
+        (*input_types)[k].has_value()) {
+      SetInfo(in.name(), *(*input_types)[k]);
+    }
+    absl::StatusOr<std::optional<TensorInfo>> info =
+        Resolve(in.name(), in.type());
+    if (!info.ok()) return info.status();
+    if (info->has_value()) SetInfo(in.name(), **std::move(info));
+  }
+  return absl::OkStatus();
+}
+
+// Type sources, most trustworthy first: initializers; graph inputs, their
+// dynamic dimensions resolved; Constant values; types the file states with
+// every dimension a number. Per-node inference (Analyse) fills in the rest,
+// and the file's symbolic types are the last resort.
+absl::Status GraphScope::Load(
+    onnx::GraphProto* g,
+    const std::vector<std::optional<TensorInfo>>* input_types) {
+  if (absl::Status s = CheckOptions(); !s.ok()) return s;
+  if (absl::Status s = AddInitializers(*g); !s.ok()) return s;
+  if (absl::Status s = AddInputs(*g, input_types); !s.ok()) return s;
+  for (const onnx::NodeProto& node : g->node()) {
+    if (node.op_type() == "Constant" && IsDefaultDomain(node.domain())) {
+      if (absl::Status s = AddConstantValue(node); !s.ok()) return s;
+    }
+  }
+  absl::flat_hash_map<std::string, TensorInfo> declared;
+  if (absl::Status s = AddValueInfos(*g, Which::kStatic, &declared); !s.ok()) {
+    return s;
+  }
+  for (auto& [name, info] : declared) SetInfo(name, std::move(info));
+  if (absl::Status s = AddValueInfos(*g, Which::kSymbolic, &symbolic_);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = IndexNodes(g); !s.ok()) return s;
+  return SortNodes();
+}
+
+absl::Status GraphScope::SortNodes() {
+  const int n = static_cast<int>(nodes_.size());
+  std::vector<std::vector<int>> preds(n);
+  for (int v = 0; v < n; ++v) {
+    absl::flat_hash_set<int> distinct;
+    for (const std::string& in : nodes_[v].reads) {
+      auto it = producer_.find(in);
+      if (it != producer_.end()) distinct.insert(it->second);
+    }
+    for (int u : distinct) {
+      if (u == v) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Label(v), " reads its own output"));
+      }
+      preds[v].push_back(u);
+    }
+  }
+  std::vector<int> cycle;
+  if (!StableTopologicalOrder(preds, &order_, &cycle)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ONNX graph has a cycle through ", Label(cycle.front())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GraphScope::Analyse() {
+  for (int i : order_) {
+    InferOutputs(i);
+    if (HasSubgraph(*nodes_[i].proto)) AnalyseSubgraphs(i);
+    FoldOrEvaluate(i);
+    ApplyShapeRules(i);
+    // The file's symbolic types are the last resort.
+    for (const std::string& out : nodes_[i].proto->output()) {
+      auto it = symbolic_.find(out);
+      if (it != symbolic_.end()) SetInfo(out, it->second);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Types the outputs of node i that the file does not type with numbers,
+// running libonnx's shape inference for this one node on the types and
+// constant values known so far. Node by node rather than libonnx's
+// whole-graph pass because the importer feeds it the values of shape
+// arithmetic it computes itself (libonnx 1.12 cannot propagate e.g. Div),
+// without which Slice and Reshape outputs stay unknown.
+void GraphScope::InferOutputs(int i) {
+  Node& n = nodes_[i];
+  bool missing = false;
+  for (const std::string& out : n.proto->output()) {
+    if (!out.empty() && !shapes_.contains(out)) missing = true;
+  }
+  if (!missing) return;
+  const std::string domain =
+      IsDefaultDomain(n.proto->domain()) ? "" : n.proto->domain();
+  auto version = opsets_.find(domain);
+  const onnx::OpSchema* schema =
+      version == opsets_.end()
+          ? nullptr
+          : onnx::OpSchemaRegistry::Schema(n.proto->op_type(), version->second,
+                                           domain);
+  if (schema == nullptr) {
+    n.inference_error = absl::StrCat(
+        "libonnx knows no op '", n.proto->op_type(), "' in domain '",
+        domain.empty() ? "ai.onnx" : domain, "'",
+        version == opsets_.end() ? " (the model imports no opset for it)" : "");
+    return;
+  }
+  try {
+    schema->Verify(*n.proto);
+    n.verified = true;
+    onnx::shape_inference::InferenceContextImpl ctx(*n.proto, onnx_types_,
+                                                    onnx_data_, {});
+    schema->GetTypeAndShapeInferenceFunction()(ctx);
+    for (int k = 0; k < n.proto->output_size(); ++k) {
+      const std::string& out = n.proto->output(k);
+      if (out.empty() || shapes_.contains(out)) continue;
+      // Only complete answers: an unknown dimension here is one ONNX could
+      // not compute, not a dynamic one the options could resolve.
+      if (!IsStatic(ctx.allOutputTypes_[k])) continue;
+      absl::StatusOr<std::optional<TensorInfo>> info =
+          Resolve(out, ctx.allOutputTypes_[k]);
+      if (info.ok() && info->has_value()) SetInfo(out, **std::move(info));
+    }
+    for (const std::string& out : n.proto->output()) {
+      if (!out.empty() && !shapes_.contains(out)) {
+        n.inference_error =
+            absl::StrCat("libonnx's inference for ", n.proto->op_type(),
+                         " gives no complete shape");
+      }
+    }
+  } catch (const std::exception& e) {
+    // The first line says what went wrong; the rest is libonnx context.
+    std::string what = e.what();
+    n.inference_error = what.substr(0, what.find('\n'));
+  }
+}
+
+// A node is folded into its consumers when it computes a constant without
+// reading any activation (docs/onnx-import.md, "Folded nodes"). When its
+// inputs' values are known the importer computes its output's value, which
+// later nodes' inference and evaluation read.
+void GraphScope::FoldOrEvaluate(int i) {
+  Node& n = nodes_[i];
+  const onnx::NodeProto& p = *n.proto;
+  if (!IsDefaultDomain(p.domain()) || HasSubgraph(p)) return;
+  const std::string& op = p.op_type();
+  // Shape and Size read only their input's shape, which is static once
+  // dynamic dimensions are resolved.
+  const bool reads_shape_only = op == "Shape" || op == "Size";
+  const bool all_const = std::all_of(
+      n.reads.begin(), n.reads.end(),
+      [&](const std::string& in) { return constants_.contains(in); });
+  if (op == "Constant") {
+    n.folded = true;
+  } else if (reads_shape_only || all_const) {
+    std::vector<FoldInput> inputs;
+    for (const std::string& in : p.input()) {
+      FoldInput f;
+      f.info = FindInfo(in);
+      auto v = values_.find(in);
+      if (v != values_.end()) f.value = &v->second;
+      inputs.push_back(f);
+    }
+    if (std::optional<ConstTensor> v = EvaluateNode(p, Opset(p), inputs)) {
+      SetInfo(p.output(0), TensorInfo{v->elem_type, v->dims});
+      SetValue(p.output(0), *std::move(v));
+      n.folded = true;
+    } else if (reads_shape_only || PassThroughOps().contains(op)) {
+      n.folded = true;
+    } else {
+      // Shape and index arithmetic the importer does not evaluate: integer
+      // results from constants.
+      n.folded = p.output_size() > 0;
+      for (const std::string& out : p.output()) {
+        if (out.empty()) continue;
+        const TensorInfo* info = FindInfo(out);
+        if (info == nullptr || !IsIntegerType(info->elem_type)) {
+          n.folded = false;
+        }
+      }
+    }
+  }
+  if (!n.folded) return;
+  for (const std::string& out : p.output()) {
+    if (!out.empty()) constants_.insert(out);
+  }
+}
+
+// The importer's own rules, for outputs that inference left unknown.
+void GraphScope::ApplyShapeRules(int i) {
+  if (!nodes_[i].verified) return;
+  const onnx::NodeProto& p = *nodes_[i].proto;
+  std::vector<const TensorInfo*> inputs;
+  for (const std::string& in : p.input()) inputs.push_back(FindInfo(in));
+  for (int k = 0; k < p.output_size(); ++k) {
+    const std::string& out = p.output(k);
+    if (out.empty() || shapes_.contains(out)) continue;
+    if (std::optional<TensorInfo> info =
+            RuleOutputInfo(p, Opset(p), k, inputs)) {
+      SetInfo(out, *std::move(info));
+    }
+  }
+}
+
+absl::StatusOr<double> GraphScope::Bytes(int i, const std::string& tensor,
+                                         absl::string_view role) const {
+  absl::StatusOr<const TensorInfo*> info = Info(i, tensor, role);
+  if (!info.ok()) return info.status();
+  const int32_t type = (*info)->elem_type;
+  const int bits = ElementBits(type);
+  if (bits == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Label(i), ": ", role, " '", tensor, "' has element type ",
+                     onnx::TensorProto::DataType_IsValid(type)
+                         ? onnx::TensorProto::DataType_Name(
+                               static_cast<onnx::TensorProto::DataType>(type))
+                         : absl::StrCat(type),
+                     ", whose size in bytes does not follow from its shape"));
+  }
+  const double bytes = std::ceil(NumElements(**info) * bits / 8);
+  if (!std::isfinite(bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Label(i), ": ", role, " '", tensor, "' is too large to count"));
+  }
+  return bytes;
+}
+
+absl::StatusOr<double> GraphScope::Flops(int i) const {
+  const Node& n = nodes_[i];
+  if (HasSubgraph(*n.proto)) return n.body_flops.value_or(0);
+  return NodeFlops(*n.proto, Label(i),
+                   [&](const std::string& tensor, absl::string_view role) {
+                     return Info(i, tensor, role);
+                   });
+}
+
+}  // namespace onnx_internal
+}  // namespace mcmpart
