@@ -156,5 +156,54 @@ TEST(CliReportTest, WritesWellFormedSvgAndDot) {
   EXPECT_THAT(graph, HasSubstr("n0 -> n2 [color=red];"));
 }
 
+// The default strategy proves the optimum and says so, in the text, in
+// --json, and again when `report` reads the placement file.
+TEST(CliSearchTest, AutoSaysProvedOptimalAndTheReportKeepsIt) {
+  const std::string graph = kData + "/graphs/googlenet.onnx";
+  const std::string file = Tmp("googlenet_ring4.json");
+  auto r = RunCli("search " + graph + " --preset ring4 --out " + file);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("auto: "));
+  EXPECT_THAT(r.out, HasSubstr("ended by converged\n"));
+  EXPECT_THAT(r.out, HasSubstr("  throughput  43059.8 /s"));
+  EXPECT_THAT(r.out,
+              HasSubstr("\n  optimality  proved optimal (exact search)\n"));
+  r = RunCli("report " + graph + " " + file + " --preset ring4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out,
+              HasSubstr("\n  optimality  proved optimal (exact search)\n"));
+  r = RunCli("search " + graph + " --preset ring4 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  v1::SearchReport report;
+  ASSERT_TRUE(ParseJson(r.out, &report).ok()) << r.out;
+  EXPECT_EQ(report.strategy(), "auto");
+  EXPECT_EQ(report.end_reason(), "converged");
+  EXPECT_TRUE(report.evaluation().proved_optimal());
+  EXPECT_EQ(report.evaluation().gap(), 0);
+  EXPECT_EQ(report.evaluation().bound_source(), "exact");
+}
+
+// Without the exact search the answer still says how far it may be from
+// the best possible, against the compute bound.
+TEST(CliSearchTest, OtherStrategiesStateTheirGapToTheComputeBound) {
+  const std::string graph = kData + "/graphs/googlenet.onnx";
+  auto r = RunCli("search " + graph +
+                  " --preset ring4 --strategy constructive --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  v1::SearchReport report;
+  ASSERT_TRUE(ParseJson(r.out, &report).ok()) << r.out;
+  const v1::Evaluation& e = report.evaluation();
+  EXPECT_FALSE(e.proved_optimal());
+  EXPECT_EQ(e.bound_source(), "compute");
+  EXPECT_DOUBLE_EQ(e.bound_per_s(), e.upper_bound_per_s());
+  EXPECT_NEAR(e.gap(), 1 - e.quality(), 1e-12);
+  r = RunCli("search " + graph + " --preset ring4 --strategy constructive");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "\n  optimality  at most [0-9.]+% below the best "
+                         "possible \\(proved bound [0-9.]+ /s, compute "
+                         "bound\\)\n"));
+}
+
 }  // namespace
 }  // namespace mcmpart

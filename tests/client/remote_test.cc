@@ -317,6 +317,21 @@ class RemoteTest : public ::testing::Test {
 
 ServerProcess* RemoteTest::server_ = nullptr;
 
+// The server's default strategy proves the optimum in milliseconds, and
+// the answer says so.
+TEST_F(RemoteTest, PartitionByDefaultIsProvedOptimal) {
+  const absl::Time start = absl::Now();
+  CliResult r = RunCli({"partition", Graph("googlenet"), "--preset", "ring4",
+                        "--time-budget", "10s", Server()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_THAT(r.out, MatchesRegex("auto: [0-9]+ samples in [0-9.]+ [num]?s, "
+                                  "ended by converged\n\n.*"));
+  EXPECT_THAT(r.out, HasSubstr("  throughput  43059.8 /s"));
+  EXPECT_THAT(r.out,
+              HasSubstr("\n  optimality  proved optimal (exact search)\n"));
+}
+
 TEST_F(RemoteTest, PartitionWritesAPlacementFileThatEvaluatePasses) {
   const std::string file = Tmp("placement.json");
   CliResult r =

@@ -171,6 +171,78 @@ TEST(ServerTest, ResubmittingTheSameModelIsAnsweredFromTheCache) {
             u.evaluation().throughput_per_s());
 }
 
+// The proved optima of the real models on the presets: the default
+// strategy, auto, answers each with the proof well within a second and
+// spends nothing of the 10 s budget.
+TEST(ServerTest, AutoAnswersTheRealModelsProvedOptimalInUnderASecond) {
+  StackOptions options;
+  options.default_strategy = "";  // the registry's own default: auto
+  TestStack stack(options);
+  struct Case {
+    const char* graph;
+    const char* preset;
+    double optimum_per_s;  // docs/benchmarks.md, "Exact search"
+  };
+  for (const Case& c : std::vector<Case>{
+           {"resnet50", "ring4", 15331.5},
+           {"resnet50", "ring8", 17116.4},
+           {"googlenet", "ring4", 43059.8},
+           {"googlenet", "ring8", 58629.3},
+           {"inception_v3", "ring8", 28807.7},
+           {"inception_v3", "ring16", 28807.7},
+           {"mobilenet_v2", "ring4", 51462.9},
+           {"regnet_y_400mf", "ring8", 76673.9},
+           {"bert_base", "ring8", 10229.6},
+           {"bert_base", "ring16", 21241.2},
+           {"resnext50_32x4d", "ring4", 15331.5},
+           {"mnasnet1_0", "ring4", 76441.4},
+           {"mobilenet_v3_large", "ring4", 65790.7},
+           {"efficientnet_b0", "ring4", 31326.2},
+           {"shufflenet_v2", "ring8", 120838.3}}) {
+    SCOPED_TRACE(absl::StrCat(c.graph, "/", c.preset));
+    const v1::PartitionRequest request = Request(c.graph, c.preset, "", 10);
+    const absl::Time start = absl::Now();
+    grpc::ClientContext context;
+    std::vector<v1::PartitionUpdate> updates;
+    ASSERT_TRUE(
+        ReadAll(*stack.stub().Partition(&context, request), &updates).ok());
+    EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+    ASSERT_FALSE(updates.empty());
+    for (size_t i = 0; i < updates.size(); ++i) {
+      EXPECT_TRUE(updates[i].evaluation().valid());
+      EXPECT_EQ(updates[i].final(), i + 1 == updates.size());
+      if (i > 0 && !updates[i].final()) {
+        EXPECT_GT(updates[i].evaluation().throughput_per_s(),
+                  updates[i - 1].evaluation().throughput_per_s());
+      }
+    }
+    const v1::PartitionUpdate& last = updates.back();
+    EXPECT_EQ(last.strategy(), "auto");
+    EXPECT_EQ(last.end_reason(), "converged");
+    EXPECT_LT(last.elapsed_s(), 1.0);
+    const v1::Evaluation& e = last.evaluation();
+    EXPECT_TRUE(e.proved_optimal());
+    EXPECT_EQ(e.gap(), 0);
+    EXPECT_NEAR(e.bound_per_s() / e.throughput_per_s(), 1, 1e-9);
+    EXPECT_NEAR(e.throughput_per_s(), c.optimum_per_s, 0.05);
+  }
+
+  // A proved optimum is final whatever the strategy: even annealing asked
+  // to keep improving is answered from the cache at once.
+  v1::PartitionRequest again = Request("googlenet", "ring4", "anneal", 5);
+  again.set_keep_improving(true);
+  const absl::Time start = absl::Now();
+  grpc::ClientContext context;
+  std::vector<v1::PartitionUpdate> updates;
+  ASSERT_TRUE(ReadAll(*stack.stub().Partition(&context, again), &updates).ok());
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(200));
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_TRUE(updates[0].from_cache());
+  EXPECT_EQ(updates[0].end_reason(), "cached");
+  EXPECT_TRUE(updates[0].evaluation().proved_optimal());
+  EXPECT_NEAR(updates[0].evaluation().throughput_per_s(), 43059.8, 0.05);
+}
+
 // Time from the client's cancel (or deadline) to the worker being free.
 absl::Duration WorkerFreedAfter(TestStack& stack, absl::Time since) {
   while (stack.jobs().running() > 0 && absl::Now() - since < absl::Seconds(5)) {

@@ -52,14 +52,6 @@ void ExpectProbeShape(ModelBuilder* b, const std::vector<int64_t>& dims) {
   EXPECT_EQ(g->nodes(1).output_bytes(), 4 * n / dims.back() * 7);
 }
 
-onnx::NodeProto* ScalarConstant(ModelBuilder* b, const std::string& output,
-                                int64_t value) {
-  onnx::NodeProto* n = b->Node("Constant", {}, {output}, output + "_const");
-  AddInt(n, "value_int", value);
-  n->mutable_attribute(0)->set_name("value_int");
-  return n;
-}
-
 // ---------------------------------------------------------------------------
 // Folded ops, one or a few per model.
 
