@@ -139,7 +139,15 @@ class Search {
                  const std::vector<Pending>& pend, int32_t parent_trail,
                  int32_t action);
   int32_t ChildEntry(int32_t e, int v, std::vector<int>* left);
-  void ProcessEntry(int32_t e);
+  // Expands the partial placements of entry `e` of cur_ (those its closes
+  // add too). Returns how many it expanded: all of them, unless a limit
+  // (LimitReached) cut it short.
+  size_t ProcessEntry(int32_t e);
+  // The stop, the time limit or the memory limit has been reached.
+  bool LimitReached() const {
+    return (opt_.stop != nullptr && opt_.stop->stop_requested()) ||
+           absl::Now() >= deadline_ || Bytes() > opt_.memory_limit_bytes;
+  }
   void TryClose(int32_t e, const State& s);
   // Completes `s` with every node outside J on its open chip, when valid.
   void TryFinish(int32_t e, const State& s);
@@ -174,6 +182,8 @@ class Search {
   Layer cur_, next_;
   int depth_ = 0;  // size of the downsets in cur_
   std::vector<Trail> trail_;
+  absl::Time deadline_ = absl::InfiniteFuture();
+  int64_t ticks_ = 0;
   double incumbent_cut_ = kInf;
   double best_found_ = kInf;
   int32_t best_trail_ = -1;
@@ -458,7 +468,7 @@ void Search::TryFinish(int32_t e, const State& s) {
   trail_.push_back(Trail{s.trail, kFinish});
 }
 
-void Search::ProcessEntry(int32_t e) {
+size_t Search::ProcessEntry(int32_t e) {
   const uint64_t* w = &cur_.words[static_cast<size_t>(e) * width_];
   // The nodes that may be added: not in J, every predecessor in J. Each has
   // a predecessor on the boundary, or none at all.
@@ -483,7 +493,11 @@ void Search::ProcessEntry(int32_t e) {
   child_.assign(addable_.size(), -2);  // -2: not made yet
   if (left_.size() < addable_.size()) left_.resize(addable_.size());
 
-  for (size_t i = 0; i < cur_.entries[e].states.size(); ++i) {
+  size_t i = 0;
+  for (; i < cur_.entries[e].states.size(); ++i) {
+    // A wide lattice can hold thousands of partial placements per downset:
+    // the limits are checked inside the entry too.
+    if ((++ticks_ & 255) == 0 && LimitReached()) return i;
     const State s = cur_.states[cur_.entries[e].states[i]];
     if (s.dead) continue;
     const int j = s.chip;
@@ -542,6 +556,7 @@ void Search::ProcessEntry(int32_t e) {
       Insert(&next_, child_[a], t, pend, s.trail, v);
     }
   }
+  return i;
 }
 
 double Search::OpenBound() const {
@@ -592,9 +607,9 @@ std::string Search::Infeasible() const {
 
 absl::StatusOr<ExactResult> Search::Run() {
   const absl::Time start = absl::Now();
-  const absl::Time deadline = opt_.time_limit == absl::InfiniteDuration()
-                                  ? absl::InfiniteFuture()
-                                  : start + opt_.time_limit;
+  deadline_ = opt_.time_limit == absl::InfiniteDuration()
+                  ? absl::InfiniteFuture()
+                  : start + opt_.time_limit;
   ExactResult result;
   Evaluator eval(p_);
   Prepare();
@@ -652,15 +667,18 @@ absl::StatusOr<ExactResult> Search::Run() {
 
   for (depth_ = 0; depth_ < n_; ++depth_) {
     for (int32_t e = 0; e < static_cast<int32_t>(cur_.entries.size()); ++e) {
-      ProcessEntry(e);
+      const size_t expanded = ProcessEntry(e);
       peak_ = std::max(peak_, Bytes());
       const bool stop = opt_.stop != nullptr && opt_.stop->stop_requested();
-      const bool late = absl::Now() >= deadline;
+      const bool late = absl::Now() >= deadline_;
       if (stop || late || peak_ > opt_.memory_limit_bytes) {
-        // Entries 0..e are expanded: their partial placements live on in
-        // next_ and in their own later states.
+        // Entries before e are expanded, and the first `expanded` states of
+        // e: their partial placements live on in next_ and in later states
+        // of their own entry, so they no longer count as open.
         for (int32_t d = 0; d <= e; ++d) {
-          for (int32_t id : cur_.entries[d].states) cur_.states[id].dead = true;
+          const auto& ids = cur_.entries[d].states;
+          const size_t done = d < e ? ids.size() : expanded;
+          for (size_t i = 0; i < done; ++i) cur_.states[ids[i]].dead = true;
         }
         const double bound = OpenBound();
         return finish(stop   ? ExactOutcome::kCancelled

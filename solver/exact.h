@@ -32,7 +32,7 @@ struct ExactOptions {
   // the lattice and the trail back to the start). When more would be needed
   // the search stops cleanly, as for the time limit. The default keeps two
   // concurrent searches of a server well under 1 GiB.
-  int64_t memory_limit_bytes = int64_t{384} << 20;
+  int64_t memory_limit_bytes = int64_t{256} << 20;
   // Polled between downsets; may be null.
   const StopToken* stop = nullptr;
   // A valid placement to beat (prunes the search). Empty: the constructive

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "solver/exact.h"
 #include "solver/graph_io.h"
@@ -184,8 +184,8 @@ int Main(int argc, char** argv) {
     }
     std::fprintf(csv, "\n");
   }
-  std::printf("%-26s %9s %9s %8s %10s %14s %6s\n", "case", "downsets", "states",
-              "MiB", "proof ms", "optimum /s", "chips");
+  std::printf("%-26s %9s %9s %9s %8s %10s %14s %6s\n", "case", "downsets",
+              "reached", "states", "MiB", "proof ms", "optimum /s", "chips");
   for (absl::string_view c : absl::StrSplit(cases, ',')) {
     std::vector<std::string> parts = absl::StrSplit(c, '/');
     if (parts.size() != 2) {
