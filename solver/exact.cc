@@ -153,6 +153,8 @@ class Search {
   void TryFinish(int32_t e, const State& s);
   void Block(int depth, const std::function<std::string()>& text);
   double OpenBound() const;
+  // Keeps the opt_.beam partial placements of next_ with the least bound.
+  void TrimToBeam();
   bool ColocationConsistent(const uint64_t* w) const;
   int FirstOpenPin(const uint64_t* w) const;
   Assignment Reconstruct(int32_t trail) const;
@@ -183,6 +185,9 @@ class Search {
   int depth_ = 0;  // size of the downsets in cur_
   std::vector<Trail> trail_;
   absl::Time deadline_ = absl::InfiniteFuture();
+  // Beam search: the least pruning bound of the partial placements dropped.
+  double dropped_bound_ = kInf;
+  bool truncated_ = false;
   int64_t ticks_ = 0;
   double incumbent_cut_ = kInf;
   double best_found_ = kInf;
@@ -559,8 +564,35 @@ size_t Search::ProcessEntry(int32_t e) {
   return i;
 }
 
+void Search::TrimToBeam() {
+  struct Ranked {
+    double bound, memory;
+    int32_t id;
+  };
+  std::vector<Ranked> live;
+  for (const Entry& entry : next_.entries) {
+    for (int32_t id : entry.states) {
+      const State& s = next_.states[id];
+      if (s.dead) continue;
+      live.push_back(Ranked{Optimistic(s.b, s.acc_c, s.chip, entry.rem_time),
+                            s.acc_m, id});
+    }
+  }
+  if (static_cast<int64_t>(live.size()) <= opt_.beam) return;
+  // Least bound first; among equals, the one with more SRAM left.
+  auto better = [](const Ranked& a, const Ranked& b) {
+    return a.bound != b.bound ? a.bound < b.bound : a.memory < b.memory;
+  };
+  std::nth_element(live.begin(), live.begin() + opt_.beam, live.end(), better);
+  for (size_t i = opt_.beam; i < live.size(); ++i) {
+    next_.states[live[i].id].dead = true;
+    dropped_bound_ = std::min(dropped_bound_, live[i].bound);
+  }
+  truncated_ = true;
+}
+
 double Search::OpenBound() const {
-  double lb = Cutoff();
+  double lb = std::min(Cutoff(), dropped_bound_);
   for (const Layer* layer : {&cur_, &next_}) {
     for (const Entry& entry : layer->entries) {
       for (int32_t id : entry.states) {
@@ -687,9 +719,11 @@ absl::StatusOr<ExactResult> Search::Run() {
                       bound);
       }
     }
+    if (opt_.beam > 0) TrimToBeam();
     std::swap(cur_, next_);
     next_.Clear();
   }
+  if (truncated_) return finish(ExactOutcome::kBeam, OpenBound());
   if (incumbent.empty() && best_trail_ < 0) {
     absl::Status explained = CheckFeasibility(p_);
     if (!explained.ok() && !absl::IsUnimplemented(explained)) return explained;
@@ -710,13 +744,74 @@ absl::string_view ExactOutcomeName(ExactOutcome outcome) {
       return "time limit";
     case ExactOutcome::kCancelled:
       return "cancelled";
+    case ExactOutcome::kBeam:
+      return "beam";
   }
   return "unknown";
 }
 
 absl::StatusOr<ExactResult> SolveExact(const Problem& problem,
                                        const ExactOptions& options) {
-  return Search(problem, options).Run();
+  if (options.beam > 0 || !options.incumbent.empty() ||
+      !options.construct_incumbent) {
+    return Search(problem, options).Run();
+  }
+  const absl::Time start = absl::Now();
+  ExactOptions main = options;
+  main.construct_incumbent = false;
+  absl::StatusOr<Assignment> made = ConstructPlacement(problem, options.stop);
+  if (made.ok()) {
+    main.incumbent = *std::move(made);
+    if (options.on_incumbent) options.on_incumbent(main.incumbent);
+    return Search(problem, main).Run();
+  }
+  // No contiguous split of the orders it tries (wide fan-in, hops beyond
+  // one): an explained infeasibility is cheap to find, and a beam search
+  // over the same lattice finds a first placement to prune with.
+  absl::Status feasible = CheckFeasibility(problem);
+  if (!feasible.ok() && !absl::IsUnimplemented(feasible)) return feasible;
+  // Narrow beams first: they are cheap, and on wide graphs a wider beam
+  // keeps more balanced partial placements that run out of SRAM later.
+  absl::StatusOr<ExactResult> first;
+  for (int64_t width :
+       {kIncumbentBeam / 16, kIncumbentBeam / 4, kIncumbentBeam}) {
+    ExactOptions beam = main;
+    beam.beam = width;
+    if (options.time_limit != absl::InfiniteDuration()) {
+      beam.time_limit = std::max(options.time_limit / 2 - (absl::Now() - start),
+                                 absl::ZeroDuration());
+    }
+    absl::StatusOr<ExactResult> tried = Search(problem, beam).Run();
+    if (!tried.ok() || tried->outcome == ExactOutcome::kProved) return tried;
+    const bool found = !tried->best.empty();
+    // A limit, not the beam, ended it: wider beams would fare no better.
+    const bool last = found || tried->outcome != ExactOutcome::kBeam;
+    if (!first.ok() || found || tried->bound_s > first->bound_s) {
+      first = std::move(tried);
+    }
+    if (last) break;
+  }
+  if (!first->best.empty()) {
+    main.incumbent = first->best;
+    if (options.on_incumbent) options.on_incumbent(main.incumbent);
+  }
+  if (options.time_limit != absl::InfiniteDuration()) {
+    main.time_limit = std::max(options.time_limit - (absl::Now() - start),
+                               absl::ZeroDuration());
+  }
+  absl::StatusOr<ExactResult> r = Search(problem, main).Run();
+  if (!r.ok()) return r;
+  // Both bounds are proved; the beam's may be the larger when the exact
+  // search stopped early.
+  if (r->outcome != ExactOutcome::kProved) {
+    r->bound_s =
+        std::min(std::max(r->bound_s, first->bound_s), r->bottleneck_s);
+  }
+  r->downsets += first->downsets;
+  r->states += first->states;
+  r->peak_bytes = std::max(r->peak_bytes, first->peak_bytes);
+  r->elapsed = absl::Now() - start;
+  return r;
 }
 
 absl::StatusOr<StrategyResult> Exact::Run(
@@ -730,25 +825,27 @@ absl::StatusOr<StrategyResult> Exact::Run(
     options.memory_limit_bytes = options_.exact_memory_bytes;
   }
   Evaluator eval(problem);
-  if (!options_.initial.empty() &&
-      static_cast<int>(options_.initial.size()) == problem.num_nodes() &&
-      eval.IsValid(options_.initial)) {
-    options.incumbent = options_.initial;
-  } else {
-    absl::StatusOr<Assignment> made = ConstructPlacement(problem, &stop);
-    if (made.ok()) options.incumbent = *std::move(made);
-  }
   StrategyResult out;
   const double cheap = BottleneckBound(problem);
-  if (!options.incumbent.empty()) {
-    out.best = options.incumbent;
-    out.samples = 1;
+  // Makes `p` the best so far and streams it.
+  auto take = [&](const Assignment& p, int64_t samples, double bound_s) {
+    out.best = p;
+    out.samples = samples;
     const Figures& f = eval.Score(out.best);
     out.throughput_per_s = f.throughput_per_s;
     out.quality = f.quality;
     if (on_improvement) {
-      on_improvement(Improvement{out.best, f, 1, absl::Now() - start, cheap});
+      on_improvement(
+          Improvement{out.best, f, samples, absl::Now() - start, bound_s});
     }
+  };
+  if (!options_.initial.empty() &&
+      static_cast<int>(options_.initial.size()) == problem.num_nodes() &&
+      eval.IsValid(options_.initial)) {
+    options.incumbent = options_.initial;
+    take(options.incumbent, 1, cheap);
+  } else {
+    options.on_incumbent = [&](const Assignment& p) { take(p, 1, cheap); };
   }
   absl::StatusOr<ExactResult> r = SolveExact(problem, options);
   if (!r.ok()) return r.status();
@@ -756,14 +853,7 @@ absl::StatusOr<StrategyResult> Exact::Run(
   out.proved_optimal = r->outcome == ExactOutcome::kProved;
   out.samples = std::max<int64_t>(r->downsets, 1);
   if (!r->best.empty() && r->best != out.best) {
-    out.best = r->best;
-    const Figures& f = eval.Score(out.best);
-    out.throughput_per_s = f.throughput_per_s;
-    out.quality = f.quality;
-    if (on_improvement) {
-      on_improvement(Improvement{out.best, f, out.samples, absl::Now() - start,
-                                 out.bound_s});
-    }
+    take(r->best, std::max<int64_t>(r->downsets, 1), out.bound_s);
   }
   out.elapsed = absl::Now() - start;
   switch (r->outcome) {

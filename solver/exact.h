@@ -14,6 +14,7 @@
 #define MCMPART_SOLVER_EXACT_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -40,13 +41,27 @@ struct ExactOptions {
   // is set; without one the search prunes only by what it finds itself.
   Assignment incumbent;
   bool construct_incumbent = true;
+  // 0: the exact search. N > 0: a beam search, keeping the N partial
+  // placements of best bound per layer of the lattice; fast on any graph,
+  // but what it drops is not searched, so its result is a placement and a
+  // bound (outcome kBeam), not a proof unless it never had to drop any.
+  // SolveExact runs one (N = kIncumbentBeam) on its own to find a first
+  // placement when the constructive split finds none.
+  int64_t beam = 0;
+  // Called (on the calling thread; may be empty) with the first placement
+  // the search knows when it did not get one as `incumbent` (the
+  // constructive split's or the beam search's), before the search proper.
+  std::function<void(const Assignment&)> on_incumbent;
 };
+
+inline constexpr int64_t kIncumbentBeam = 256;
 
 enum class ExactOutcome {
   kProved,       // the search completed: `best` is optimal
   kMemoryLimit,  // stopped by memory_limit_bytes
   kTimeLimit,    // stopped by time_limit
   kCancelled,    // stopped by `stop`
+  kBeam,         // a beam search that had to drop partial placements
 };
 
 absl::string_view ExactOutcomeName(ExactOutcome outcome);

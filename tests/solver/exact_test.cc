@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solver/bound.h"
@@ -140,6 +141,25 @@ TEST(ExactTest, MatchesBruteForceOnRandomSmallDags) {
     std::isinf(best) ? ++infeasible : ++feasible;
     // Stopped early: the bound stays below the optimum, and a placement, if
     // any, is valid and no better than the optimum.
+    // A beam search: any placement valid, its bound below the optimum.
+    for (int64_t beam : {1, 3}) {
+      ExactOptions options;
+      options.beam = beam;
+      options.construct_incumbent = false;
+      absl::StatusOr<ExactResult> r = SolveExact(*problem, options);
+      if (!r.ok()) {
+        EXPECT_TRUE(std::isinf(best)) << r.status();
+        continue;
+      }
+      if (!std::isinf(best)) EXPECT_LE(r->bound_s, best * (1 + 1e-12));
+      if (!r->best.empty()) {
+        EXPECT_TRUE(eval.IsValid(r->best));
+        EXPECT_GE(r->bottleneck_s, best * (1 - 1e-12));
+      }
+      if (r->outcome == ExactOutcome::kProved && !std::isinf(best)) {
+        EXPECT_NEAR(r->bottleneck_s / best, 1.0, 1e-9);
+      }
+    }
     for (int64_t limit : {1, 2000, 6000}) {
       ExactOptions options;
       options.memory_limit_bytes = limit;
@@ -241,6 +261,62 @@ TEST(ExactTest, WideGraphStopsAtTheMemoryLimitWithABound) {
   EXPECT_GE(r->bound_s, BottleneckBound(*problem));
   EXPECT_LE(r->bound_s, r->bottleneck_s);
   EXPECT_LE(r->peak_bytes, 5 << 20);
+}
+
+Problem LoadProblem(const std::string& graph, const std::string& preset,
+                    int max_hops) {
+  absl::StatusOr<v1::Graph> proto = LoadGraphFile(
+      absl::StrCat(MCMPART_TEST_DATA_DIR, "/graphs/", graph, ".onnx"));
+  EXPECT_TRUE(proto.ok()) << proto.status();
+  v1::Constraints c;
+  c.set_max_hops(max_hops);
+  absl::StatusOr<Problem> problem =
+      Problem::Create(MustBuild(*proto), *PresetHardware(preset), c);
+  EXPECT_TRUE(problem.ok()) << problem.status();
+  return *std::move(problem);
+}
+
+// U-Net's skips need a tensor to wait on every chip between its stages.
+// With one hop that cannot fit; with eight the optimum is proved at once
+// although no contiguous split of the orders the constructive split tries
+// is valid.
+TEST(ExactTest, UnetOnRing8IsProvedInfeasibleWithOneHopAndOptimalWithEight) {
+  absl::StatusOr<ExactResult> r = SolveExact(LoadProblem("unet", "ring8", 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::string(r.status().message()),
+            "no valid placement exists: an exhaustive search of every "
+            "placement (23 downsets) finds none; the furthest partial "
+            "placements hold 23 of 49 nodes and then fail: chip 2 would need "
+            "125.39 MiB (131479552 bytes) with node '/down.4/down.4.2/Conv' "
+            "but has 96.00 MiB (100663296 bytes) of SRAM");
+  const Problem eight = LoadProblem("unet", "ring8", 8);
+  r = SolveExact(eight);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome, ExactOutcome::kProved);
+  EXPECT_TRUE(Evaluator(eight).IsValid(r->best));
+  EXPECT_NEAR(1 / r->bottleneck_s, 1526.44, 0.005);
+}
+
+// DLRM's 26 tables meet in one node: the lattice has millions of downsets
+// and no contiguous split fits. The beam search finds a placement well
+// within the limit, and the answer carries a bound.
+TEST(ExactTest, DlrmOnRing8GetsAPlacementAndABoundWithinItsLimit) {
+  const Problem problem = LoadProblem("dlrm_criteo", "ring8", 8);
+  ExactOptions options;
+  options.time_limit = absl::Seconds(1);
+  int incumbents = 0;
+  options.on_incumbent = [&](const Assignment&) { ++incumbents; };
+  const absl::Time start = absl::Now();
+  absl::StatusOr<ExactResult> r = SolveExact(problem, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
+  EXPECT_EQ(incumbents, 1);
+  ASSERT_FALSE(r->best.empty());
+  EXPECT_TRUE(Evaluator(problem).IsValid(r->best));
+  EXPECT_NE(r->outcome, ExactOutcome::kProved);
+  EXPECT_GE(r->bound_s, BottleneckBound(problem));
+  EXPECT_LE(r->bound_s, r->bottleneck_s);
 }
 
 // The proved optima of the table: graph, preset, throughput.
