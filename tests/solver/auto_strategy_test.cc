@@ -23,20 +23,7 @@ using ::mcmpart::testing::AddNode;
 using ::mcmpart::testing::MustBuild;
 using ::mcmpart::testing::UniformHardware;
 
-// Thirty independent branches meeting in one node: far too many downsets
-// for the exact search within a small memory limit.
-Problem WideProblem() {
-  v1::Graph g;
-  std::vector<std::string> names;
-  for (int i = 0; i < 30; ++i) {
-    names.push_back(absl::StrCat("t", i));
-    AddNode(g, names.back(), {}, 0, 1000, 10, (1 + i % 7) * 1e-6);
-  }
-  v1::Node* join = AddNode(g, "join", {}, 0, 0, 1, 1e-6);
-  for (const std::string& n : names) join->add_inputs(n);
-  v1::Hardware hw = UniformHardware(8, 1e9, 1e12, 1e12, 1e9, 1e-7);
-  return *Problem::Create(MustBuild(g), hw);
-}
+Problem WideProblem() { return *testing::WideFanInProblem(); }
 
 TEST(AutoTest, EndsAtOnceWithTheProofOnAnEasyGraph) {
   absl::StatusOr<v1::Graph> proto = LoadGraphFile(

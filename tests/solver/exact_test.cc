@@ -24,6 +24,7 @@ namespace {
 using ::mcmpart::testing::AddNode;
 using ::mcmpart::testing::MustBuild;
 using ::mcmpart::testing::UniformHardware;
+using ::mcmpart::testing::WideFanInProblem;
 using ::testing::HasSubstr;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -151,7 +152,9 @@ TEST(ExactTest, MatchesBruteForceOnRandomSmallDags) {
         EXPECT_TRUE(std::isinf(best)) << r.status();
         continue;
       }
-      if (!std::isinf(best)) EXPECT_LE(r->bound_s, best * (1 + 1e-12));
+      if (!std::isinf(best)) {
+        EXPECT_LE(r->bound_s, best * (1 + 1e-12));
+      }
       if (!r->best.empty()) {
         EXPECT_TRUE(eval.IsValid(r->best));
         EXPECT_GE(r->bottleneck_s, best * (1 - 1e-12));
@@ -191,14 +194,18 @@ TEST(ExactTest, MatchesBruteForceOnRandomSmallDags) {
 // a's is 4. Splits: {a}|{b,c,d}: max(2, 4 + 0.5, 4) = 4.5;
 // {a,b}|{c,d}: max(3, 1.5, 3) = 3; {a,b,c}|{d}: max(4, 1.5, 2) = 4; one
 // chip: 6. The optimum is 3 us.
-TEST(ExactTest, HandWorkedChain) {
+absl::StatusOr<Problem> ChainProblem() {
   v1::Graph g;
   AddNode(g, "a", {}, 0, 0, 4, 2e-6);
   AddNode(g, "b", {"a"}, 0, 0, 1, 1e-6);
   AddNode(g, "c", {"b"}, 0, 0, 1, 1e-6);
   AddNode(g, "d", {"c"}, 0, 0, 0, 2e-6);
-  v1::Hardware hw = UniformHardware(2, 100, 1e12, 1e12, 1e6, 0.5e-6);
-  absl::StatusOr<Problem> problem = Problem::Create(MustBuild(g), hw);
+  return Problem::Create(MustBuild(g),
+                         UniformHardware(2, 100, 1e12, 1e12, 1e6, 0.5e-6));
+}
+
+TEST(ExactTest, HandWorkedChain) {
+  absl::StatusOr<Problem> problem = ChainProblem();
   ASSERT_TRUE(problem.ok());
   absl::StatusOr<ExactResult> r = SolveExact(*problem);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -240,16 +247,7 @@ TEST(ExactTest, ProvesInfeasibleAndSaysWhy) {
 // downsets. A small memory limit stops the search cleanly with the
 // constructive placement and a bound no larger than it.
 TEST(ExactTest, WideGraphStopsAtTheMemoryLimitWithABound) {
-  v1::Graph g;
-  std::vector<std::string> names;
-  for (int i = 0; i < 30; ++i) {
-    names.push_back(absl::StrCat("t", i));
-    AddNode(g, names.back(), {}, 0, 1000, 10, (1 + i % 7) * 1e-6);
-  }
-  v1::Node* join = AddNode(g, "join", {}, 0, 0, 1, 1e-6);
-  for (const std::string& n : names) join->add_inputs(n);
-  v1::Hardware hw = UniformHardware(8, 1e9, 1e12, 1e12, 1e9, 1e-7);
-  absl::StatusOr<Problem> problem = Problem::Create(MustBuild(g), hw);
+  absl::StatusOr<Problem> problem = WideFanInProblem();
   ASSERT_TRUE(problem.ok());
   ExactOptions options;
   options.memory_limit_bytes = 4 << 20;
@@ -363,14 +361,9 @@ INSTANTIATE_TEST_SUITE_P(
       return absl::StrCat(info.param.graph, "_", info.param.preset);
     });
 
+// The chain of HandWorkedChain through the strategy interface.
 TEST(ExactStrategyTest, ConvergesWithTheProofAndReportsTheIncumbentFirst) {
-  v1::Graph g;
-  AddNode(g, "a", {}, 0, 0, 4, 2e-6);
-  AddNode(g, "b", {"a"}, 0, 0, 1, 1e-6);
-  AddNode(g, "c", {"b"}, 0, 0, 1, 1e-6);
-  AddNode(g, "d", {"c"}, 0, 0, 0, 2e-6);
-  v1::Hardware hw = UniformHardware(2, 100, 1e12, 1e12, 1e6, 0.5e-6);
-  absl::StatusOr<Problem> problem = Problem::Create(MustBuild(g), hw);
+  absl::StatusOr<Problem> problem = ChainProblem();
   ASSERT_TRUE(problem.ok());
   absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy("exact");
   ASSERT_TRUE(s.ok());

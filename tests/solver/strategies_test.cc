@@ -640,8 +640,8 @@ INSTANTIATE_TEST_SUITE_P(ConstructiveAndAnneal, RealGraphTest,
 // The factory.
 
 TEST(MakeStrategyTest, MakesEveryNamedStrategy) {
-  EXPECT_THAT(StrategyNames(), ElementsAre("auto", "exact", "anneal",
-                                           "constructive", "random"));
+  EXPECT_THAT(StrategyNames(),
+              ElementsAre("auto", "exact", "anneal", "constructive", "random"));
   for (const std::string& name : StrategyNames()) {
     absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy(name);
     ASSERT_TRUE(s.ok()) << s.status();

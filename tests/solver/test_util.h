@@ -6,8 +6,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "mcmpart/v1/problem.pb.h"
 #include "solver/graph.h"
+#include "solver/problem.h"
 
 namespace mcmpart::testing {
 
@@ -50,6 +52,21 @@ inline std::shared_ptr<const Graph> MustBuild(const v1::Graph& proto) {
   auto g = Graph::FromProto(proto);
   if (!g.ok()) std::abort();
   return std::make_shared<const Graph>(*std::move(g));
+}
+
+// Thirty independent branches (1..7 us, 1000 parameter bytes, 10 output
+// bytes each) meeting in one node, on eight roomy chips: about a billion
+// downsets, far more than the exact search holds.
+inline absl::StatusOr<Problem> WideFanInProblem() {
+  v1::Graph g;
+  v1::Node* join = nullptr;
+  for (int i = 0; i < 30; ++i) {
+    AddNode(g, "t" + std::to_string(i), {}, 0, 1000, 10, (1 + i % 7) * 1e-6);
+  }
+  join = AddNode(g, "join", {}, 0, 0, 1, 1e-6);
+  for (int i = 0; i < 30; ++i) join->add_inputs("t" + std::to_string(i));
+  return Problem::Create(MustBuild(g),
+                         UniformHardware(8, 1e9, 1e12, 1e12, 1e9, 1e-7));
 }
 
 }  // namespace mcmpart::testing
