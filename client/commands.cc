@@ -3,6 +3,7 @@
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -73,7 +74,11 @@ int RunConvert(const std::vector<std::string>& argv) {
   const std::string& in = args->positional()[0];
   absl::StatusOr<OnnxImportOptions> onnx = ImportOptions(*args);
   if (!onnx.ok()) return Fail("convert", onnx.status());
-  absl::StatusOr<v1::Graph> proto = LoadGraphFile(in, *onnx);
+  std::vector<std::string> warnings;
+  absl::StatusOr<v1::Graph> proto = LoadGraphFile(in, *onnx, &warnings);
+  for (const std::string& w : warnings) {
+    std::cerr << "mcmpart convert: warning: " << w << "\n";
+  }
   if (!proto.ok()) return Fail("convert", proto.status());
   absl::StatusOr<Graph> graph = Graph::FromProto(*proto);
   if (!graph.ok()) {

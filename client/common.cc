@@ -3,6 +3,7 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -92,7 +93,11 @@ absl::StatusOr<std::shared_ptr<const Graph>> LoadGraph(
     const Args& args, const std::string& path) {
   absl::StatusOr<OnnxImportOptions> onnx = ImportOptions(args);
   if (!onnx.ok()) return onnx.status();
-  absl::StatusOr<v1::Graph> proto = LoadGraphFile(path, *onnx);
+  std::vector<std::string> warnings;
+  absl::StatusOr<v1::Graph> proto = LoadGraphFile(path, *onnx, &warnings);
+  for (const std::string& w : warnings) {
+    std::cerr << "mcmpart: warning: " << w << "\n";
+  }
   if (!proto.ok()) return proto.status();
   absl::StatusOr<Graph> graph = Graph::FromProto(*proto);
   if (!graph.ok()) {

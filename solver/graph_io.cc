@@ -91,7 +91,8 @@ std::string ToJson(const google::protobuf::Message& message, bool pretty) {
 }
 
 absl::StatusOr<v1::Graph> LoadGraphFile(const std::string& path,
-                                        const OnnxImportOptions& onnx) {
+                                        const OnnxImportOptions& onnx,
+                                        std::vector<std::string>* warnings) {
   const std::string ext = Extension(path);
   if (ext != ".onnx" && ext != ".json" && ext != ".pb") {
     return absl::InvalidArgumentError(
@@ -101,9 +102,15 @@ absl::StatusOr<v1::Graph> LoadGraphFile(const std::string& path,
   if (!data.ok()) return data.status();
   v1::Graph graph;
   if (ext == ".onnx") {
-    absl::StatusOr<v1::Graph> imported = ImportOnnx(*data, onnx);
+    absl::StatusOr<OnnxImportResult> imported =
+        ImportOnnxWithWarnings(*data, onnx);
     if (!imported.ok()) return Annotate(imported.status(), path);
-    graph = *std::move(imported);
+    graph = std::move(imported->graph);
+    if (warnings != nullptr) {
+      for (const std::string& w : imported->warnings) {
+        warnings->push_back(absl::StrCat(path, ": ", w));
+      }
+    }
     if (graph.name().empty()) {
       size_t slash = path.find_last_of('/');
       std::string base =

@@ -5,6 +5,7 @@
 #define MCMPART_SOLVER_GRAPH_IO_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -23,9 +24,12 @@ absl::Status WriteFile(const std::string& path, absl::string_view contents);
 // A graph from a file, by extension: .onnx (imported with `onnx`), .json
 // (proto3 JSON of mcmpart.v1.Graph) or .pb (binary mcmpart.v1.Graph).
 // Errors name the file; the graph is not validated here (Graph::FromProto
-// does that).
-absl::StatusOr<v1::Graph> LoadGraphFile(const std::string& path,
-                                        const OnnxImportOptions& onnx = {});
+// does that). `warnings` (may be null) receives what an ONNX import could
+// not count without failing (ImportOnnxWithWarnings), each prefixed with
+// the file.
+absl::StatusOr<v1::Graph> LoadGraphFile(
+    const std::string& path, const OnnxImportOptions& onnx = {},
+    std::vector<std::string>* warnings = nullptr);
 
 // Writes a graph as .json or .pb, by extension.
 absl::Status SaveGraphFile(const std::string& path, const v1::Graph& graph);

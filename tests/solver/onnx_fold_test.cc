@@ -515,6 +515,15 @@ TEST(OnnxSubgraphTest, LoopWithRuntimeTripCountWarns) {
   EXPECT_EQ(loop.flops(), 0);
   EXPECT_EQ(loop.output_bytes(), 4 * 4 + 3 * 4 * 4);
   EXPECT_THAT(loop.inputs(), ElementsAre("m", "v0"));
+
+  // Loading the file hands the same warning on, naming the file.
+  const std::string path = ::testing::TempDir() + "/loop_runtime_trips.onnx";
+  ASSERT_TRUE(WriteFile(path, b.Bytes()).ok());
+  std::vector<std::string> warnings;
+  absl::StatusOr<v1::Graph> loaded = LoadGraphFile(path, options, &warnings);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], path + ": " + result->warnings[0]);
 }
 
 // ---------------------------------------------------------------------------
