@@ -166,6 +166,43 @@ struct Bounds {
   std::vector<int> lo, hi;
 };
 
+// The widest fan-in check: for every node v, v and the producers of what
+// it reads must fit the SRAM of the best max_hops + 1 consecutive chips
+// (edges span at most max_hops chips). Proves infeasibility in the terms a
+// user sees in the model (DLRM's tables read by one interaction node).
+absl::Status CheckFanIn(const Problem& problem) {
+  const Graph& g = problem.graph();
+  const Hardware& hw = problem.hardware();
+  const int chips = problem.num_chips();
+  const int span = problem.max_hops() + 1;
+  if (span >= chips) return absl::OkStatus();
+  double window = 0;
+  int first = 0;
+  for (int c = 0; c + span <= chips; ++c) {
+    double sum = 0;
+    for (int k = c; k < c + span; ++k) sum += hw.chip(k).sram_bytes;
+    if (sum > window) {
+      window = sum;
+      first = c;
+    }
+  }
+  for (int v = 0; v < g.num_nodes(); ++v) {
+    const absl::Span<const int> preds = g.predecessors(v);
+    if (preds.empty()) continue;
+    double need = problem.resident_bytes(v);
+    for (int u : preds) need += problem.resident_bytes(u);
+    if (need <= MemoryLimit(window)) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node ", Quote(g, v), " reads the outputs of ", preds.size(),
+        " nodes; with max_hops = ", problem.max_hops(),
+        " they and it must share ", span, " consecutive chips, but they need ",
+        FormatBytes(need), " for parameters and outputs and ", span,
+        " consecutive chips hold at most ", FormatBytes(window), " (chips ",
+        first, "..", first + span - 1, ")"));
+  }
+  return absl::OkStatus();
+}
+
 // Runs the cheap checks; on success fills `bounds`.
 absl::Status RunCheapChecks(const Problem& problem, Bounds* bounds) {
   const Graph& g = problem.graph();
@@ -284,6 +321,10 @@ absl::Status RunCheapChecks(const Problem& problem, Bounds* bounds) {
                            FormatBytes(total), ", which exceeds the ", chips,
                            " chips' total SRAM of ", FormatBytes(total_sram)));
   }
+
+  // Wide fan-in under a hop limit: a node's producers sit at most max_hops
+  // chips before it, so it and they share max_hops + 1 consecutive chips.
+  if (absl::Status s = CheckFanIn(problem); !s.ok()) return s;
 
   // Pins against paths: acyclic and max_hops along the shortest path between
   // two pinned nodes. One BFS per pinned node; pins are few in practice.

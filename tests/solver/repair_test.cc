@@ -341,6 +341,42 @@ TEST(RepairInfeasible, NodeLargerThanEveryChip) {
             absl::FailedPreconditionError(want));
 }
 
+// Four 40-byte tables read by one node: with one hop they and it share two
+// chips of 50 bytes. Each fits alone and all fit the four chips together.
+TEST(RepairInfeasible, WideFanInUnderAHopLimit) {
+  std::vector<NodeSpec> nodes = {{"t0", {}, 30, 10},
+                                 {"t1", {}, 30, 10},
+                                 {"t2", {}, 30, 10},
+                                 {"t3", {}, 30, 10},
+                                 {"join", {"t0", "t1", "t2", "t3"}, 0, 4}};
+  v1::Hardware hw;
+  for (int c = 0; c < 4; ++c) {
+    v1::Chip* chip = hw.add_chips();
+    chip->set_sram_bytes(c == 2 ? 60 : 50);
+    chip->set_peak_flops(1e12);
+    chip->set_mem_bandwidth(1e12);
+  }
+  for (int k = 0; k < 3; ++k) hw.add_links()->set_link_bandwidth(1e9);
+  Problem problem = MakeProblem(MakeGraph(nodes), hw);
+  const std::string want =
+      "node 'join' reads the outputs of 4 nodes; with max_hops = 1 they and "
+      "it must share 2 consecutive chips, but they need 0.00 MiB (164 bytes) "
+      "for parameters and outputs and 2 consecutive chips hold at most 0.00 "
+      "MiB (110 bytes) (chips 1..2)";
+  EXPECT_EQ(CheckFeasibility(problem), absl::FailedPreconditionError(want));
+  EXPECT_EQ(Repair(problem, {0, 0, 0, 0, 0}, {}).status(),
+            absl::FailedPreconditionError(want));
+  // With two hops the window is three chips (160 bytes): still too small;
+  // with three, every chip: feasible.
+  v1::Constraints c;
+  c.set_max_hops(2);
+  EXPECT_THAT(CheckFeasibility(MakeProblem(MakeGraph(nodes), hw, c)).message(),
+              HasSubstr("3 consecutive chips hold at most 0.00 MiB (160 bytes) "
+                        "(chips 0..2)"));
+  c.set_max_hops(3);
+  EXPECT_TRUE(CheckFeasibility(MakeProblem(MakeGraph(nodes), hw, c)).ok());
+}
+
 TEST(RepairInfeasible, TotalMemory) {
   absl::StatusOr<v1::Hardware> hw = PresetHardware("ring4");
   ASSERT_TRUE(hw.ok());
