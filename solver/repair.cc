@@ -203,6 +203,83 @@ absl::Status CheckFanIn(const Problem& problem) {
   return absl::OkStatus();
 }
 
+// Long skips under a hop limit: for an edge u -> v, every node on a path
+// from u to v runs on a chip from p(u) to p(v), and p(v) - p(u) <= max_hops.
+// So u, v and everything between them must fit the SRAM of the best
+// max_hops + 1 consecutive chips (U-Net's skips, a residual around a layer
+// of parallel experts). Work is capped; past the cap the check is skipped
+// (the search still proves what it misses).
+absl::Status CheckSkips(const Problem& problem) {
+  const Graph& g = problem.graph();
+  const Hardware& hw = problem.hardware();
+  const int n = g.num_nodes();
+  const int chips = problem.num_chips();
+  const int span = problem.max_hops() + 1;
+  if (span >= chips) return absl::OkStatus();
+  double window = 0;
+  for (int c = 0; c + span <= chips; ++c) {
+    double sum = 0;
+    for (int k = c; k < c + span; ++k) sum += hw.chip(k).sram_bytes;
+    window = std::max(window, sum);
+  }
+  constexpr int64_t kMaxWork = 20'000'000;
+  int64_t work = 0;
+  // mark[w] == stamp: w is reachable from u (forward pass); == -stamp: w is
+  // also an ancestor of v (backward pass).
+  std::vector<int64_t> mark(n, 0);
+  std::vector<int> stack;
+  int64_t stamp = 0;
+  for (int u = 0; u < n; ++u) {
+    if (g.successors(u).size() < 2) continue;
+    for (int v : g.successors(u)) {
+      if (g.predecessors(v).size() < 2 || v - u < 2) continue;
+      if (work > kMaxWork) return absl::OkStatus();
+      ++stamp;
+      // Forward from u over ids below v (ids are topological).
+      stack.assign(1, u);
+      mark[u] = stamp;
+      while (!stack.empty()) {
+        const int w = stack.back();
+        stack.pop_back();
+        for (int x : g.successors(w)) {
+          ++work;
+          if (x < v && mark[x] != stamp) {
+            mark[x] = stamp;
+            stack.push_back(x);
+          }
+        }
+      }
+      // Backward from v over the nodes reached.
+      double need = problem.resident_bytes(v);
+      int between = 0;
+      stack.assign(1, v);
+      while (!stack.empty()) {
+        const int w = stack.back();
+        stack.pop_back();
+        for (int x : g.predecessors(w)) {
+          ++work;
+          if (mark[x] == stamp) {
+            mark[x] = -stamp;
+            need += problem.resident_bytes(x);
+            between += x != u;
+            stack.push_back(x);
+          }
+        }
+      }
+      if (need <= MemoryLimit(window)) continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the output of ", Quote(g, u), " is read by ", Quote(g, v),
+          " and with max_hops = ", problem.max_hops(), " may travel at most ",
+          problem.max_hops(), " chip", problem.max_hops() == 1 ? "" : "s",
+          ", so they and the ", between, " nodes between them must share ",
+          span, " consecutive chips; together they need ", FormatBytes(need),
+          " for parameters and outputs, but ", span,
+          " consecutive chips hold at most ", FormatBytes(window)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Runs the cheap checks; on success fills `bounds`.
 absl::Status RunCheapChecks(const Problem& problem, Bounds* bounds) {
   const Graph& g = problem.graph();
@@ -325,6 +402,7 @@ absl::Status RunCheapChecks(const Problem& problem, Bounds* bounds) {
   // Wide fan-in under a hop limit: a node's producers sit at most max_hops
   // chips before it, so it and they share max_hops + 1 consecutive chips.
   if (absl::Status s = CheckFanIn(problem); !s.ok()) return s;
+  if (absl::Status s = CheckSkips(problem); !s.ok()) return s;
 
   // Pins against paths: acyclic and max_hops along the shortest path between
   // two pinned nodes. One BFS per pinned node; pins are few in practice.

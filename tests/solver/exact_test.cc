@@ -274,8 +274,9 @@ Problem LoadProblem(const std::string& graph, const std::string& preset,
   return *std::move(problem);
 }
 
-// U-Net's skips need a tensor to wait on every chip between its stages.
-// With one hop that cannot fit; with eight the optimum is proved at once
+// U-Net's first skip spans the whole network: with one hop, the skip's
+// ends and everything between them would have to share two chips; with
+// eight the optimum is proved at once
 // although no contiguous split of the orders the constructive split tries
 // is valid.
 TEST(ExactTest, UnetOnRing8IsProvedInfeasibleWithOneHopAndOptimalWithEight) {
@@ -283,11 +284,11 @@ TEST(ExactTest, UnetOnRing8IsProvedInfeasibleWithOneHopAndOptimalWithEight) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(std::string(r.status().message()),
-            "no valid placement exists: an exhaustive search of every "
-            "placement (23 downsets) finds none; the furthest partial "
-            "placements hold 23 of 49 nodes and then fail: chip 2 would need "
-            "125.39 MiB (131479552 bytes) with node '/down.4/down.4.2/Conv' "
-            "but has 96.00 MiB (100663296 bytes) of SRAM");
+            "the output of '/down.0/down.0.3/Relu' is read by '/Concat_3' and "
+            "with max_hops = 1 may travel at most 1 chip, so they and the 39 "
+            "nodes between them must share 2 consecutive chips; together they "
+            "need 347.31 MiB (364177152 bytes) for parameters and outputs, but "
+            "2 consecutive chips hold at most 192.00 MiB (201326592 bytes)");
   const Problem eight = LoadProblem("unet", "ring8", 8);
   r = SolveExact(eight);
   ASSERT_TRUE(r.ok()) << r.status();

@@ -377,6 +377,38 @@ TEST(RepairInfeasible, WideFanInUnderAHopLimit) {
   EXPECT_TRUE(CheckFeasibility(MakeProblem(MakeGraph(nodes), hw, c)).ok());
 }
 
+// A residual around three 40-byte nodes: with one hop the residual's
+// producer, its reader and the three between share two 50-byte chips.
+TEST(RepairInfeasible, LongSkipUnderAHopLimit) {
+  std::vector<NodeSpec> nodes = {{"x", {}, 0, 4},
+                                 {"a", {"x"}, 36, 4},
+                                 {"b", {"a"}, 36, 4},
+                                 {"c", {"b"}, 36, 4},
+                                 {"add", {"x", "c"}, 0, 4}};
+  v1::Hardware hw;
+  for (int c = 0; c < 4; ++c) {
+    v1::Chip* chip = hw.add_chips();
+    chip->set_sram_bytes(50);
+    chip->set_peak_flops(1e12);
+    chip->set_mem_bandwidth(1e12);
+  }
+  for (int k = 0; k < 3; ++k) hw.add_links()->set_link_bandwidth(1e9);
+  Problem problem = MakeProblem(MakeGraph(nodes), hw);
+  const std::string want =
+      "the output of 'x' is read by 'add' and with max_hops = 1 may travel at "
+      "most 1 chip, so they and the 3 nodes between them must share 2 "
+      "consecutive chips; together they need 0.00 MiB (128 bytes) for "
+      "parameters and outputs, but 2 consecutive chips hold at most 0.00 MiB "
+      "(100 bytes)";
+  EXPECT_EQ(CheckFeasibility(problem), absl::FailedPreconditionError(want));
+  EXPECT_EQ(Repair(problem, {0, 0, 0, 0, 0}, {}).status(),
+            absl::FailedPreconditionError(want));
+  // Three hops let the residual wait on every chip: feasible.
+  v1::Constraints c;
+  c.set_max_hops(3);
+  EXPECT_TRUE(CheckFeasibility(MakeProblem(MakeGraph(nodes), hw, c)).ok());
+}
+
 TEST(RepairInfeasible, TotalMemory) {
   absl::StatusOr<v1::Hardware> hw = PresetHardware("ring4");
   ASSERT_TRUE(hw.ok());
