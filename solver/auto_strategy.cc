@@ -8,8 +8,15 @@
 #include "solver/bound.h"
 #include "solver/evaluator.h"
 #include "solver/exact.h"
+#include "solver/random_search.h"
 
 namespace mcmpart {
+namespace {
+
+// Repaired random candidates tried when the exact search found nothing.
+constexpr int64_t kProbeSamples = 48;
+
+}  // namespace
 
 absl::StatusOr<StrategyResult> Auto::Run(
     const Problem& problem, const Budget& budget, const StopToken& stop,
@@ -82,7 +89,25 @@ absl::StatusOr<StrategyResult> Auto::Run(
   if (out.reason == EndReason::kCancelled) return finish(EndReason::kCancelled);
   if (!*more) return finish(EndReason::kConverged);
 
-  // Annealing, warm-started from the exact search's incumbent.
+  // Nothing found yet (wide graphs under a tight hop limit): repaired
+  // random candidates reach placements that neither the exact search's
+  // first passes nor a repair of nothing reach, and annealing needs a start.
+  if (out.best.empty()) {
+    RandomSearch random(base);
+    Budget probe;
+    probe.time = time_left() / 3;
+    probe.samples = kProbeSamples;
+    more = stage(random, probe);
+    if (!more.ok()) return more.status();
+    if (out.reason == EndReason::kCancelled) {
+      return finish(EndReason::kCancelled);
+    }
+    if (!*more) {
+      return finish(proved ? EndReason::kConverged : EndReason::kBudget);
+    }
+  }
+
+  // Annealing, warm-started from the best placement so far.
   StrategyOptions warm = base;
   warm.initial = out.best;
   Anneal anneal(warm);

@@ -4,7 +4,9 @@
 // The exact search (solver/exact.h) runs first with a bounded share of the
 // budget. When it proves the optimum, the run ends at once (kConverged):
 // on the torchvision and BERT-style graphs that takes milliseconds. When it
-// stops at a limit instead, the rest of the budget goes to annealing and,
+// stops at a limit instead (having found no placement at all, a few
+// repaired random candidates are tried first), the rest of the budget goes
+// to annealing and,
 // when the caller supplies one, a learned strategy, each warm-started from
 // the best placement so far; the exact search's bound stays the answer's
 // bound. See docs/strategies.md.
