@@ -151,6 +151,9 @@ class Search {
   void TryClose(int32_t e, const State& s);
   // Completes `s` with every node outside J on its open chip, when valid.
   void TryFinish(int32_t e, const State& s);
+  // A completed placement of cost `cost` (the search's sums) reached by
+  // `step`: kept as the best when the evaluator confirms it is valid.
+  void Record(double cost, Trail step);
   void Block(int depth, const std::function<std::string()>& text);
   double OpenBound() const;
   // Keeps the opt_.beam partial placements of next_ with the least bound.
@@ -188,6 +191,9 @@ class Search {
   // Beam search: the least pruning bound of the partial placements dropped.
   double dropped_bound_ = kInf;
   bool truncated_ = false;
+  // A completion the evaluator rejected: a bug, reported as such.
+  bool inconsistent_ = false;
+  Evaluator eval_{p_};
   int64_t ticks_ = 0;
   double incumbent_cut_ = kInf;
   double best_found_ = kInf;
@@ -339,7 +345,11 @@ int32_t Search::ChildEntry(int32_t e, int v, std::vector<int>* left) {
     }
   }
   if (!g_.successors(v).empty()) {
-    next_.bnd.push_back(v);
+    // Boundaries stay sorted by node: TryClose merges them with the sorted
+    // pending lists.
+    auto at = std::lower_bound(next_.bnd.begin() + child.bnd_begin,
+                               next_.bnd.end(), v);
+    next_.bnd.insert(at, v);
     child.bnd_bytes += g_.output_bytes(v);
   }
   // Recomputed rather than updated where it shrinks, so that rounding never
@@ -468,9 +478,22 @@ void Search::TryFinish(int32_t e, const State& s) {
   for (const auto& [chip, v] : pinned_) {
     if (chip != j && !InJ(w, v)) return;
   }
-  best_found_ = cost;
-  best_trail_ = static_cast<int32_t>(trail_.size());
-  trail_.push_back(Trail{s.trail, kFinish});
+  Record(cost, Trail{s.trail, kFinish});
+}
+
+void Search::Record(double cost, Trail step) {
+  const int32_t id = static_cast<int32_t>(trail_.size());
+  trail_.push_back(step);
+  // The search's own sums decide what it prunes; the evaluator checks every
+  // placement it would stand on, so that no inconsistency between the two
+  // can pass for a proof.
+  const Assignment p = Reconstruct(id);
+  if (!eval_.IsValid(p)) {
+    inconsistent_ = true;
+    return;
+  }
+  best_found_ = std::max(cost, 0.0);
+  best_trail_ = id;
 }
 
 size_t Search::ProcessEntry(int32_t e) {
@@ -515,6 +538,10 @@ size_t Search::ProcessEntry(int32_t e) {
     }
     if (s.nonempty) TryClose(e, s);
     for (size_t a = 0; a < addable_.size(); ++a) {
+      // One partial placement can have thousands of nodes to add (a graph
+      // of many sources), each a new downset: the limits hold here too.
+      // The state counts as unexpanded, its children as open: still sound.
+      if ((++ticks_ & 63) == 0 && LimitReached()) return i;
       const int v = addable_[a];
       const int pin = p_.pin(v);
       if (pin >= 0 && pin != j) continue;
@@ -538,11 +565,7 @@ size_t Search::ProcessEntry(int32_t e) {
       if (depth_ + 1 == n_) {
         if (p_.use_all_chips() && j != chips_ - 1) continue;
         const double cost = std::max(t.b, t.acc_c);
-        if (cost < best_found_) {
-          best_found_ = cost;
-          best_trail_ = static_cast<int32_t>(trail_.size());
-          trail_.push_back(Trail{s.trail, v});
-        }
+        if (cost < best_found_) Record(cost, Trail{s.trail, v});
         continue;
       }
       if (child_[a] == -2) child_[a] = ChildEntry(e, v, &left_[a]);
@@ -722,6 +745,11 @@ absl::StatusOr<ExactResult> Search::Run() {
     if (opt_.beam > 0) TrimToBeam();
     std::swap(cur_, next_);
     next_.Clear();
+  }
+  if (inconsistent_) {
+    return absl::InternalError(
+        "exact search: a placement it completed is not valid per the cost "
+        "model (a bug; please report the graph and hardware)");
   }
   if (truncated_) return finish(ExactOutcome::kBeam, OpenBound());
   if (incumbent.empty() && best_trail_ < 0) {

@@ -45,12 +45,14 @@ struct ExactOptions {
   // placements of best bound per layer of the lattice; fast on any graph,
   // but what it drops is not searched, so its result is a placement and a
   // bound (outcome kBeam), not a proof unless it never had to drop any.
-  // SolveExact runs one (N = kIncumbentBeam) on its own to find a first
-  // placement when the constructive split finds none.
+  // SolveExact runs beams of kIncumbentBeam / 16, / 4 and kIncumbentBeam
+  // on its own, until one finds a placement, when the constructive split
+  // finds none.
   int64_t beam = 0;
   // Called (on the calling thread; may be empty) with the first placement
   // the search knows when it did not get one as `incumbent` (the
   // constructive split's or the beam search's), before the search proper.
+  // Not called when `beam` > 0 or construct_incumbent is false.
   std::function<void(const Assignment&)> on_incumbent;
 };
 
@@ -67,13 +69,15 @@ enum class ExactOutcome {
 absl::string_view ExactOutcomeName(ExactOutcome outcome);
 
 struct ExactResult {
-  // The best valid placement known (the incumbent or better); empty when
-  // the search stopped before finding any.
+  // The best valid placement known (the incumbent or better); empty only
+  // when a limit or the beam stopped the search before it found any (a
+  // completed search that finds none is FAILED_PRECONDITION).
   Assignment best;
   // Its bottleneck per the cost model; +inf when `best` is empty.
   double bottleneck_s = 0;
-  // No valid placement has a smaller bottleneck (proved). Equal to
-  // bottleneck_s when outcome is kProved.
+  // No valid placement has a smaller bottleneck (proved, up to a relative
+  // 1e-12: placements that close to the incumbent are not searched for).
+  // Equal to bottleneck_s when outcome is kProved.
   double bound_s = 0;
   ExactOutcome outcome = ExactOutcome::kProved;
   // Distinct downsets reached and partial placements kept.

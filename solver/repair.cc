@@ -222,7 +222,8 @@ absl::Status CheckSkips(const Problem& problem) {
     for (int k = c; k < c + span; ++k) sum += hw.chip(k).sram_bytes;
     window = std::max(window, sum);
   }
-  constexpr int64_t kMaxWork = 20'000'000;
+  // It runs before every repair: a few milliseconds at most.
+  constexpr int64_t kMaxWork = 4'000'000;
   int64_t work = 0;
   // mark[w] == stamp: w is reachable from u (forward pass); == -stamp: w is
   // also an ancestor of v (backward pass).

@@ -54,15 +54,19 @@ struct RandomCase {
 
 // Small random DAGs with long edges, chips and links that differ, pins,
 // colocation groups, use_all_chips and SRAM tight enough to matter.
-RandomCase MakeRandomCase(uint64_t seed) {
+// `wide`: 5 or 6 chips, at most 6 nodes, 2 <= max_hops <= C - 2, where
+// the pending nodes' ages decide what may close.
+RandomCase MakeRandomCase(uint64_t seed, bool wide = false) {
   std::mt19937_64 rng(seed);
   auto uniform = [&](double lo, double hi) {
     return std::uniform_real_distribution<double>(lo, hi)(rng);
   };
   auto chance = [&](double p) { return uniform(0, 1) < p; };
   RandomCase rc;
-  const int n = 1 + static_cast<int>(rng() % 8);
-  const int chips = 1 + static_cast<int>(rng() % 4);
+  const int n =
+      wide ? 3 + static_cast<int>(rng() % 4) : 1 + static_cast<int>(rng() % 8);
+  const int chips =
+      wide ? 5 + static_cast<int>(rng() % 2) : 1 + static_cast<int>(rng() % 4);
   double total_resident = 0;
   for (int v = 0; v < n; ++v) {
     v1::Node* node = rc.graph.add_nodes();
@@ -80,7 +84,8 @@ RandomCase MakeRandomCase(uint64_t seed) {
   }
   rc.hardware.set_name("random");
   const bool same = chance(0.5);
-  const double sram = total_resident / chips * uniform(0.8, 2.5);
+  const double sram =
+      total_resident / chips * (wide ? uniform(2, 4) : uniform(0.8, 2.5));
   for (int c = 0; c < chips; ++c) {
     v1::Chip* chip = rc.hardware.add_chips();
     chip->set_sram_bytes(same ? sram : sram * uniform(0.5, 1.5));
@@ -92,7 +97,8 @@ RandomCase MakeRandomCase(uint64_t seed) {
     link->set_link_bandwidth(same ? 20 : uniform(5, 40));
     link->set_link_latency_s(same ? 0.5 : uniform(0, 2));
   }
-  rc.constraints.set_max_hops(1 + static_cast<int>(rng() % chips));
+  rc.constraints.set_max_hops(wide ? 2 + static_cast<int>(rng() % (chips - 3))
+                                   : 1 + static_cast<int>(rng() % chips));
   rc.constraints.set_use_all_chips(n >= chips && chance(0.15));
   if (chance(0.25)) {
     const int v = static_cast<int>(rng() % n);
@@ -187,6 +193,63 @@ TEST(ExactTest, MatchesBruteForceOnRandomSmallDags) {
   EXPECT_GT(feasible, 200);
   EXPECT_GT(infeasible, 20);
   EXPECT_GT(stopped, 200);
+}
+
+// Hop limits that bind on more than the next chip: the pending nodes'
+// ages (a node's readers may be up to max_hops chips later) must follow
+// each node whatever order its downset was first reached in.
+TEST(ExactTest, MatchesBruteForceWithHopLimitsBetweenTwoAndCMinusTwo) {
+  int feasible = 0;
+  for (uint64_t seed = 1; seed <= 150; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    const RandomCase rc = MakeRandomCase(seed, /*wide=*/true);
+    absl::StatusOr<Problem> problem =
+        Problem::Create(MustBuild(rc.graph), rc.hardware, rc.constraints);
+    ASSERT_TRUE(problem.ok()) << problem.status();
+    const double best = BruteForce(*problem);
+    for (bool construct : {true, false}) {
+      ExactOptions options;
+      options.construct_incumbent = construct;
+      absl::StatusOr<ExactResult> r = SolveExact(*problem, options);
+      if (std::isinf(best)) {
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+        continue;
+      }
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_TRUE(Evaluator(*problem).IsValid(r->best));
+      EXPECT_NEAR(r->bottleneck_s / best, 1.0, 1e-9);
+    }
+    feasible += !std::isinf(best);
+  }
+  EXPECT_GT(feasible, 60);
+}
+
+// The instance on which a boundary kept in the order its downset was first
+// reached gave a pending node a fresh age: the search then accepted a
+// three-hop edge and pruned the optimum.
+TEST(ExactTest, PendingAgesFollowTheirNodes) {
+  v1::Graph g;
+  AddNode(g, "n0", {}, 0, 40, 5, 3);
+  AddNode(g, "n1", {}, 0, 40, 2, 5);
+  AddNode(g, "n2", {}, 0, 20, 20, 6);
+  AddNode(g, "n3", {"n1", "n2"}, 0, 0, 1, 4);
+  AddNode(g, "n4", {}, 0, 20, 1, 3);
+  AddNode(g, "n5", {"n1", "n4"}, 0, 10, 10, 3);
+  v1::Constraints c;
+  c.set_max_hops(2);
+  absl::StatusOr<Problem> problem = Problem::Create(
+      MustBuild(g), UniformHardware(4, 80, 1e12, 1e12, 10, 0), c);
+  ASSERT_TRUE(problem.ok()) << problem.status();
+  ASSERT_DOUBLE_EQ(BruteForce(*problem), 7);
+  for (bool construct : {true, false}) {
+    ExactOptions options;
+    options.construct_incumbent = construct;
+    absl::StatusOr<ExactResult> r = SolveExact(*problem, options);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->outcome, ExactOutcome::kProved);
+    EXPECT_TRUE(Evaluator(*problem).IsValid(r->best));
+    EXPECT_DOUBLE_EQ(r->bottleneck_s, 7);
+  }
 }
 
 // A chain a -> b -> c -> d of 2, 1, 1, 2 us on two chips whose link moves
