@@ -177,11 +177,18 @@ void Job::Finish(absl::StatusOr<WorkResult> result, absl::Time now) {
   } else if (snap_.best) {
     snap_.status = absl::OkStatus();
     snap_.state = JobState::kSucceeded;
-  } else if (reason == "cancelled" || reason == "shutdown") {
-    snap_.status = absl::CancelledError(absl::StrFormat(
-        "job %s was %s before any valid placement was found (%d samples)", id_,
-        reason == "shutdown" ? "stopped by the server's shutdown" : "cancelled",
+  } else if (reason == "shutdown") {
+    // Nothing is wrong with the request: another replica can run it.
+    snap_.status = absl::UnavailableError(absl::StrFormat(
+        "the server is shutting down and stopped the search before any valid "
+        "placement was found (%d samples); retry on another replica",
         samples));
+    snap_.state = JobState::kCancelled;
+  } else if (reason == "cancelled") {
+    snap_.status = absl::CancelledError(absl::StrFormat(
+        "job %s was cancelled before any valid placement was found (%d "
+        "samples)",
+        id_, samples));
     snap_.state = JobState::kCancelled;
   } else {
     snap_.status = absl::DeadlineExceededError(absl::StrFormat(

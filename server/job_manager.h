@@ -231,7 +231,10 @@ class JobManager {
 
   // Refuses new jobs from now on, ends queued jobs (end_reason "shutdown")
   // and gives running jobs until now + `grace` before they are stopped with
-  // their best placement. Returns at once; see WaitIdle.
+  // their best placement. A job that the drain ends without any valid
+  // placement (every queued one) ends with UNAVAILABLE, the answer that
+  // tells a client to retry on another replica. Returns at once; see
+  // WaitIdle.
   void Drain(absl::Duration grace);
   // Waits until no job is queued or running, or `deadline`; returns whether
   // the manager is idle.

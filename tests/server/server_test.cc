@@ -693,6 +693,47 @@ TEST(ServerTest, ShutdownDrainsHealthFlipsAndRunningStreamsGetTheirBest) {
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500 + 300));
 }
 
+// A Partition still waiting for a worker when the drain begins has lost
+// nothing but its place: it gets UNAVAILABLE, the answer that sends a
+// client to another replica, not CANCELLED. So does a running search that
+// the drain ends before it found any valid placement.
+TEST(ServerTest, ShutdownAnswersQueuedAndUnplacedCallsUnavailable) {
+  StackOptions options;
+  options.jobs.workers = 1;
+  TestStack stack(options);
+  v1::PartitionRequest spin = ChainRequest(Chain());
+  spin.set_strategy("spin");
+  spin.mutable_budget()->set_time_s(30);
+  grpc::ClientContext running_context, queued_context;
+  auto running = stack.stub().Partition(&running_context, spin);
+  while (stack.jobs().running() == 0) absl::SleepFor(absl::Milliseconds(1));
+  auto queued = stack.stub().Partition(&queued_context, spin);
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (stack.jobs().queued() == 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(stack.jobs().queued(), 1);
+  std::thread shutdown(
+      [&] { stack.server().Shutdown(absl::Milliseconds(1000)); });
+  const std::string why =
+      "the server is shutting down and stopped the search before any valid "
+      "placement was found (0 samples); retry on another replica";
+  std::vector<v1::PartitionUpdate> none;
+  const grpc::Status q = ReadAll(*queued, &none);
+  EXPECT_EQ(q.error_code(), grpc::StatusCode::UNAVAILABLE) << q.error_message();
+  EXPECT_EQ(q.error_message(), why);
+  EXPECT_TRUE(none.empty());
+  const grpc::Status r = ReadAll(*running, &none);
+  EXPECT_EQ(r.error_code(), grpc::StatusCode::UNAVAILABLE) << r.error_message();
+  EXPECT_THAT(r.error_message(),
+              ::testing::MatchesRegex("the server is shutting down and "
+                                      "stopped the search before any valid "
+                                      "placement was found \\([0-9]+ "
+                                      "samples\\); retry on another replica"));
+  EXPECT_TRUE(none.empty());
+  shutdown.join();
+}
+
 std::string HttpGet(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
