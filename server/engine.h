@@ -65,7 +65,8 @@ class Engine {
   // message, constraints from the request or the hardware. Errors:
   // INVALID_ARGUMENT for a missing or malformed graph (the message names
   // the node), a graph over max_nodes, malformed hardware or constraints;
-  // NOT_FOUND for an unknown preset (the message lists the presets).
+  // NOT_FOUND for an unknown preset (the message lists the presets);
+  // FAILED_PRECONDITION for use_all_chips with fewer nodes than chips.
   absl::StatusOr<ResolvedProblem> ResolveProblem(
       const v1::ProblemSpec& spec) const;
 

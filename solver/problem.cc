@@ -37,9 +37,11 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
   }
   p.use_all_chips_ = constraints.use_all_chips();
   if (p.use_all_chips_ && n < c) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "constraints.use_all_chips needs at least one node per chip: ", n,
-        " nodes for ", c, " chips"));
+    // A well-formed request for an instance without any valid placement,
+    // like the solver's own infeasibility findings.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "constraints.use_all_chips needs a node on each of the ", c,
+        " chips, but the graph has only ", n, n == 1 ? " node" : " nodes"));
   }
 
   p.pin_.assign(n, -1);

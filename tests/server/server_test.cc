@@ -441,6 +441,16 @@ TEST(ServerTest, BadInputGetsExactStatusesAndMessages) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_THAT(s.error_message(), HasSubstr("'b'"));
   }
+  {  // use_all_chips with more chips than nodes: a well-formed request for
+     // an instance without any valid placement.
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.mutable_problem()->mutable_constraints()->set_use_all_chips(true);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(s.error_message(),
+              "constraints.use_all_chips needs a node on each of the 4 chips, "
+              "but the graph has only 3 nodes");
+  }
   {  // Too many nodes.
     v1::Graph g;
     for (int i = 0; i < 1001; ++i) {
