@@ -302,9 +302,12 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Find(
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end() || !it->second->spec_.retained) {
+    // Jobs live in this process only: a restart loses every one of them.
     return absl::NotFoundError(absl::StrCat(
         "no job '", id,
-        "' (unknown, or ended longer ago than the retention period)"));
+        "' on this server: unknown, ended more than --job-retention ago or "
+        "before the last --max-finished-jobs, or lost when the server "
+        "restarted"));
   }
   return it->second;
 }

@@ -218,7 +218,8 @@ class JobManager {
   // limit); UNAVAILABLE after Drain; INVALID_ARGUMENT without work.
   absl::StatusOr<std::shared_ptr<Job>> Submit(JobSpec spec);
 
-  // NOT_FOUND for an id that is unknown or no longer retained.
+  // NOT_FOUND for an id that is unknown or no longer retained (jobs are
+  // kept in memory: a restarted server knows none of its earlier ones).
   absl::StatusOr<std::shared_ptr<Job>> Find(const std::string& id) const;
 
   // Stops a job: a queued one ends at once, a running one within 100 ms.

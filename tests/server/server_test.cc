@@ -516,7 +516,10 @@ TEST(ServerTest, BadInputGetsExactStatusesAndMessages) {
     v1::Job job;
     const grpc::Status s = stack.stub().GetJob(&context, get, &job);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-    EXPECT_THAT(s.error_message(), HasSubstr("no job 'job-nope'"));
+    EXPECT_EQ(s.error_message(),
+              "no job 'job-nope' on this server: unknown, ended more than "
+              "--job-retention ago or before the last --max-finished-jobs, or "
+              "lost when the server restarted");
   }
   // The server is still fine.
   EXPECT_TRUE(PartitionStatus(stack, ChainRequest(Chain())).ok());
