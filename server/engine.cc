@@ -21,6 +21,7 @@
 #include "solver/hardware.h"
 #include "solver/onnx_import.h"
 #include "solver/placement.h"
+#include "solver/quote.h"
 #include "solver/repair.h"
 
 namespace mcmpart::server {
@@ -85,8 +86,9 @@ absl::StatusOr<ResolvedProblem> Engine::ResolveProblem(
       }
       for (const auto& [name, value] : spec.onnx().dims()) {
         if (value < 1) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "problem.onnx.dims['", name, "'] is ", value, "; must be >= 1"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("problem.onnx.dims[", QuoteInput(name), "] is ",
+                           value, "; must be >= 1"));
         }
         onnx.dim_values[name] = value;
       }
@@ -189,7 +191,7 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
     if (std::find(known.begin(), known.end(), request.policy()) ==
         known.end()) {
       return absl::NotFoundError(absl::StrCat(
-          "unknown policy '", request.policy(), "'; this server has ",
+          "unknown policy ", QuoteInput(request.policy()), "; this server has ",
           known.empty() ? "no policies" : absl::StrJoin(known, ", ")));
     }
   }
@@ -322,12 +324,13 @@ absl::StatusOr<v1::RepairReport> Engine::Repair(
     for (const auto& [name, w] : request.weights()) {
       std::optional<int> v = problem.graph().FindNode(name);
       if (!v.has_value()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("weights: '", name, "' is no node of the graph"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "weights: ", QuoteInput(name), " is no node of the graph"));
       }
       if (!std::isfinite(w) || w < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "weights['", name, "'] is ", w, "; must be finite and >= 0"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("weights[", QuoteInput(name), "] is ", w,
+                         "; must be finite and >= 0"));
       }
       weights[*v] = w;
     }

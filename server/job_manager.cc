@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "solver/bound.h"
+#include "solver/quote.h"
 
 namespace mcmpart::server {
 namespace {
@@ -304,8 +305,8 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Find(
   if (it == jobs_.end() || !it->second->spec_.retained) {
     // Jobs live in this process only: a restart loses every one of them.
     return absl::NotFoundError(absl::StrCat(
-        "no job '", id,
-        "' on this server: unknown, ended more than --job-retention ago or "
+        "no job ", QuoteInput(id),
+        " on this server: unknown, ended more than --job-retention ago or "
         "before the last --max-finished-jobs, or lost when the server "
         "restarted"));
   }

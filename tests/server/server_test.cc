@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -523,6 +524,68 @@ TEST(ServerTest, BadInputGetsExactStatusesAndMessages) {
   }
   // The server is still fine.
   EXPECT_TRUE(PartitionStatus(stack, ChainRequest(Chain())).ok());
+}
+
+// A name or id a client sends is quoted in a status message only as a
+// short prefix and its length: a megabyte echoed whole would overflow the
+// metadata limit of every client with default settings. Huge byte counts
+// print as a short figure, not 309 digits.
+TEST(ServerTest, StatusMessagesQuoteHugeInputsShortly) {
+  TestStack stack;
+  const std::string huge(1 << 20, 'm');
+  const std::string quoted =
+      "'" + std::string(64, 'm') + "...' (1048576 bytes)";
+  {
+    grpc::ClientContext context;
+    v1::GetJobRequest get;
+    get.set_id(huge);
+    v1::Job job;
+    const grpc::Status s = stack.stub().GetJob(&context, get, &job);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(s.error_message(),
+              "no job " + quoted +
+                  " on this server: unknown, ended more than --job-retention "
+                  "ago or before the last --max-finished-jobs, or lost when "
+                  "the server restarted");
+  }
+  {
+    grpc::ClientContext context;
+    v1::ListPoliciesResponse list;
+    ASSERT_TRUE(stack.stub().ListPolicies(&context, {}, &list).ok());
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.set_strategy(huge);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(s.error_message(), "unknown strategy " + quoted +
+                                     "; this server runs " +
+                                     absl::StrJoin(list.strategies(), ", "));
+  }
+  {
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.set_policy(huge);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(s.error_message(),
+              "unknown policy " + quoted + "; this server has no policies");
+  }
+  {
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.mutable_problem()->set_preset(huge);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(s.error_message(),
+                ::testing::StartsWith("unknown hardware preset " + quoted +
+                                      "; presets are "));
+    EXPECT_LT(s.error_message().size(), 1000u);
+  }
+  {
+    const grpc::Status s =
+        PartitionStatus(stack, ChainRequest(Chain(/*param_bytes_b=*/1e308)));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(s.error_message(),
+              "node 'b' needs 1e+308 bytes of SRAM for its parameters and "
+              "output, but the largest chip has 96.00 MiB (100663296 bytes)");
+  }
 }
 
 TEST(ServerTest, EvaluateAndRepairOverRpc) {
