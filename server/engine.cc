@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -305,7 +306,36 @@ absl::StatusOr<v1::Evaluation> Engine::Evaluate(
   return Evaluator(*resolved->problem).Evaluate(*p);
 }
 
+int Engine::repairs_running() const {
+  absl::MutexLock lock(&repair_mu_);
+  return repairs_running_;
+}
+
 absl::StatusOr<v1::RepairReport> Engine::Repair(
+    const v1::RepairRequest& request, absl::Time deadline,
+    const StopToken* stop) const {
+  // Admission before anything else: reading the request (an ONNX import)
+  // is already work.
+  const int limit = std::max(1, options_.max_repairs);
+  {
+    absl::MutexLock lock(&repair_mu_);
+    if (repairs_running_ >= limit) {
+      if (events_) events_->OnRepairRejected();
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "server busy: %d repairs running, the limit (--max-repairs %d); "
+          "retry later",
+          repairs_running_, limit));
+    }
+    ++repairs_running_;
+  }
+  absl::Cleanup release = [this] {
+    absl::MutexLock lock(&repair_mu_);
+    --repairs_running_;
+  };
+  return RunRepair(request, deadline, stop);
+}
+
+absl::StatusOr<v1::RepairReport> Engine::RunRepair(
     const v1::RepairRequest& request, absl::Time deadline,
     const StopToken* stop) const {
   absl::StatusOr<ResolvedProblem> resolved = ResolveProblem(request.problem());

@@ -709,6 +709,66 @@ TEST(ServerTest, CancellingTheRepairCallStopsTheRepairWithin500ms) {
               HasSubstr("\nmcmpart_repair_failures_total 1\n"));
 }
 
+// Repair holds its handler thread and a core for up to its time limit,
+// beside the workers' searches: only --max-repairs run at once, and the
+// excess is refused at once rather than slowing everything down.
+TEST(ServerTest, RepairsBeyondTheLimitAreRefusedWithResourceExhausted) {
+  StackOptions options;
+  options.engine.max_repairs = 2;
+  TestStack stack(options);
+  const std::string onnx = OnnxBytes("bert_base");
+  absl::StatusOr<v1::Graph> graph = ImportOnnx(onnx);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  // A random candidate keeps each admitted repair busy for its whole limit,
+  // long after the refused calls have returned.
+  v1::RepairRequest request;
+  request.mutable_problem()->set_onnx_model(onnx);
+  request.mutable_problem()->set_preset("ring16");
+  request.set_time_limit_s(2);
+  std::mt19937 rng(7);
+  auto& candidate = *request.mutable_candidate()->mutable_assignment();
+  for (const v1::Node& node : graph->nodes()) {
+    candidate[node.name()] = static_cast<int>(rng() % 16);
+  }
+  constexpr int kCalls = 8;
+  std::vector<grpc::Status> statuses(kCalls);
+  std::vector<v1::RepairReport> reports(kCalls);
+  std::vector<std::thread> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.emplace_back([&, i] {
+      grpc::ClientContext context;
+      statuses[i] = stack.stub().Repair(&context, request, &reports[i]);
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  int ok = 0, refused = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    SCOPED_TRACE(absl::StrCat("call ", i));
+    if (statuses[i].ok()) {
+      ++ok;
+      EXPECT_TRUE(reports[i].evaluation().valid());
+    } else {
+      ++refused;
+      EXPECT_EQ(statuses[i].error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_EQ(statuses[i].error_message(),
+                "server busy: 2 repairs running, the limit (--max-repairs 2); "
+                "retry later");
+    }
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(refused, kCalls - 2);
+  const std::string metrics = stack.telemetry().Render();
+  EXPECT_THAT(metrics, HasSubstr("\nmcmpart_repairs_rejected_total 6\n"));
+  EXPECT_THAT(metrics, HasSubstr("\nmcmpart_repairs_total 2\n"));
+  // The slots are free again.
+  grpc::ClientContext context;
+  v1::RepairReport report;
+  request.set_time_limit_s(0.2);
+  const grpc::Status again = stack.stub().Repair(&context, request, &report);
+  EXPECT_NE(again.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << again.error_message();
+}
+
 TEST(ServerTest, ListPoliciesNamesTheStrategies) {
   TestStack stack;
   grpc::ClientContext context;
@@ -850,7 +910,7 @@ TEST(ServerTest, MetricsEndpointServesGrpcAndDomainFamilies) {
         "mcmpart_repairs_total", "mcmpart_repair_seconds",
         "mcmpart_repair_failures_total", "mcmpart_cache_hits_total 1",
         "mcmpart_placement_quality_bucket", "mcmpart_fine_tune_seconds",
-        "mcmpart_jobs_rejected_total"}) {
+        "mcmpart_jobs_rejected_total", "mcmpart_repairs_rejected_total"}) {
     EXPECT_THAT(text, HasSubstr(family));
   }
   EXPECT_THAT(text, HasSubstr("grpc_code=\"OK\""));
