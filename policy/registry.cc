@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "solver/quote.h"
 
 #ifndef MCMPART_POLICY_DIR
 #define MCMPART_POLICY_DIR "policy/checkpoints"
@@ -54,7 +55,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> PolicyRegistry::Get(
   auto it = policies_.find(name);
   if (it == policies_.end()) {
     return absl::NotFoundError(absl::StrCat(
-        "no policy '", name, "'; loaded: ",
+        "no policy ", QuoteInput(name), "; loaded: ",
         Names().empty() ? "(none)" : absl::StrJoin(Names(), ", ")));
   }
   return it->second;

@@ -130,6 +130,10 @@ const std::vector<FlagDef>& Flags() {
       {"max-queue", "N", "16",
        "searches waiting for a worker; beyond, calls get RESOURCE_EXHAUSTED",
        IntAt([](ServerConfig* c) { return &c->jobs.max_queue; }, 0, 1 << 20)},
+      {"max-repairs", "N", "as many as --workers",
+       "Repair calls running at once; beyond, calls get RESOURCE_EXHAUSTED",
+       IntAt([](ServerConfig* c) { return &c->engine.max_repairs; }, 1,
+             1 << 20)},
       {"job-retention", "DURATION", "1h",
        "how long ended jobs stay visible to WatchJob/GetJob/ListJobs",
        DurationAt([](ServerConfig* c) { return &c->jobs.retention; })},
@@ -248,6 +252,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
                                          const EnvLookup& env, bool* help) {
   ServerConfig config;
   config.jobs.workers = AvailableCpus();
+  config.engine.max_repairs = 0;  // unset: as many as workers (below)
   *help = false;
   for (const FlagDef& f : Flags()) {
     const std::string var = EnvName(f.name);
@@ -296,6 +301,9 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
     }
     absl::Status s = Apply(*f, *value, absl::StrCat("--", f->name), &config);
     if (!s.ok()) return s;
+  }
+  if (config.engine.max_repairs == 0) {
+    config.engine.max_repairs = config.jobs.workers;
   }
   config.server.address = absl::StrCat(
       config.host.find(':') != std::string::npos && config.host.front() != '['

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,7 @@
 #include "solver/hardware.h"
 #include "solver/onnx_import.h"
 #include "solver/placement.h"
+#include "solver/quote.h"
 #include "solver/repair.h"
 
 namespace mcmpart::server {
@@ -85,8 +87,9 @@ absl::StatusOr<ResolvedProblem> Engine::ResolveProblem(
       }
       for (const auto& [name, value] : spec.onnx().dims()) {
         if (value < 1) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "problem.onnx.dims['", name, "'] is ", value, "; must be >= 1"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("problem.onnx.dims[", QuoteInput(name), "] is ",
+                           value, "; must be >= 1"));
         }
         onnx.dim_values[name] = value;
       }
@@ -189,7 +192,7 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
     if (std::find(known.begin(), known.end(), request.policy()) ==
         known.end()) {
       return absl::NotFoundError(absl::StrCat(
-          "unknown policy '", request.policy(), "'; this server has ",
+          "unknown policy ", QuoteInput(request.policy()), "; this server has ",
           known.empty() ? "no policies" : absl::StrJoin(known, ", ")));
     }
   }
@@ -303,7 +306,36 @@ absl::StatusOr<v1::Evaluation> Engine::Evaluate(
   return Evaluator(*resolved->problem).Evaluate(*p);
 }
 
+int Engine::repairs_running() const {
+  absl::MutexLock lock(&repair_mu_);
+  return repairs_running_;
+}
+
 absl::StatusOr<v1::RepairReport> Engine::Repair(
+    const v1::RepairRequest& request, absl::Time deadline,
+    const StopToken* stop) const {
+  // Admission before anything else: reading the request (an ONNX import)
+  // is already work.
+  const int limit = std::max(1, options_.max_repairs);
+  {
+    absl::MutexLock lock(&repair_mu_);
+    if (repairs_running_ >= limit) {
+      if (events_) events_->OnRepairRejected();
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "server busy: %d repairs running, the limit (--max-repairs %d); "
+          "retry later",
+          repairs_running_, limit));
+    }
+    ++repairs_running_;
+  }
+  absl::Cleanup release = [this] {
+    absl::MutexLock lock(&repair_mu_);
+    --repairs_running_;
+  };
+  return RunRepair(request, deadline, stop);
+}
+
+absl::StatusOr<v1::RepairReport> Engine::RunRepair(
     const v1::RepairRequest& request, absl::Time deadline,
     const StopToken* stop) const {
   absl::StatusOr<ResolvedProblem> resolved = ResolveProblem(request.problem());
@@ -322,12 +354,13 @@ absl::StatusOr<v1::RepairReport> Engine::Repair(
     for (const auto& [name, w] : request.weights()) {
       std::optional<int> v = problem.graph().FindNode(name);
       if (!v.has_value()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("weights: '", name, "' is no node of the graph"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "weights: ", QuoteInput(name), " is no node of the graph"));
       }
       if (!std::isfinite(w) || w < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "weights['", name, "'] is ", w, "; must be finite and >= 0"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("weights[", QuoteInput(name), "] is ", w,
+                         "; must be finite and >= 0"));
       }
       weights[*v] = w;
     }

@@ -8,7 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "mcmpart/v1/partitioner.pb.h"
 #include "mcmpart/v1/problem.pb.h"
@@ -28,6 +30,11 @@ struct EngineOptions {
   absl::Duration max_time_budget = absl::Minutes(5);
   // Repair's time limit when a request gives none.
   absl::Duration default_repair_time = absl::Seconds(2);
+  // Repairs running at once (each holds its handler thread and a core for
+  // up to max_time_budget, beside the workers' searches). Beyond, Repair
+  // fails at once with RESOURCE_EXHAUSTED; there is no wait queue. At
+  // least 1; mcmpart-server sets it to --workers unless --max-repairs.
+  int max_repairs = 2;
   // On a result-cache hit, search on for a better placement unless the
   // request says otherwise.
   bool keep_improving = false;
@@ -44,6 +51,8 @@ class EngineEvents {
   virtual ~EngineEvents() = default;
   // One Repair call: its wall time and outcome.
   virtual void OnRepair(absl::Duration latency, const absl::Status& status) {}
+  // A Repair call refused because max_repairs were running.
+  virtual void OnRepairRejected() {}
 };
 
 // A resolved problem with the identity the result cache uses.
@@ -65,7 +74,8 @@ class Engine {
   // message, constraints from the request or the hardware. Errors:
   // INVALID_ARGUMENT for a missing or malformed graph (the message names
   // the node), a graph over max_nodes, malformed hardware or constraints;
-  // NOT_FOUND for an unknown preset (the message lists the presets).
+  // NOT_FOUND for an unknown preset (the message lists the presets);
+  // FAILED_PRECONDITION for use_all_chips with fewer nodes than chips.
   absl::StatusOr<ResolvedProblem> ResolveProblem(
       const v1::ProblemSpec& spec) const;
 
@@ -84,11 +94,13 @@ class Engine {
       const v1::EvaluateRequest& request) const;
 
   // The nearest valid placement to the candidate, within min(the request's
-  // time limit, `deadline`). Errors: those of ResolveProblem and
-  // mcmpart::Repair (FAILED_PRECONDITION when infeasible,
-  // DEADLINE_EXCEEDED when the limit ends it before any valid placement,
-  // CANCELLED when `stop` (may be null) ends it before one; stopped after
-  // one, it returns that placement).
+  // time limit, `deadline`). Errors: RESOURCE_EXHAUSTED at once, before
+  // the request is even read, when options().max_repairs repairs are
+  // running (the message names the limit and --max-repairs); those of
+  // ResolveProblem and mcmpart::Repair (FAILED_PRECONDITION when
+  // infeasible, DEADLINE_EXCEEDED when the limit ends it before any valid
+  // placement, CANCELLED when `stop` (may be null) ends it before one;
+  // stopped after one, it returns that placement).
   absl::StatusOr<v1::RepairReport> Repair(const v1::RepairRequest& request,
                                           absl::Time deadline,
                                           const StopToken* stop) const;
@@ -97,10 +109,19 @@ class Engine {
 
   const EngineOptions& options() const { return options_; }
 
+  // Repairs running now.
+  int repairs_running() const;
+
  private:
+  absl::StatusOr<v1::RepairReport> RunRepair(const v1::RepairRequest& request,
+                                             absl::Time deadline,
+                                             const StopToken* stop) const;
+
   const EngineOptions options_;
   const StrategyRegistry* const strategies_;
   EngineEvents* const events_;
+  mutable absl::Mutex repair_mu_;
+  mutable int repairs_running_ ABSL_GUARDED_BY(repair_mu_) = 0;
 };
 
 }  // namespace mcmpart::server

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "solver/bound.h"
+#include "solver/quote.h"
 
 namespace mcmpart::server {
 namespace {
@@ -177,11 +178,18 @@ void Job::Finish(absl::StatusOr<WorkResult> result, absl::Time now) {
   } else if (snap_.best) {
     snap_.status = absl::OkStatus();
     snap_.state = JobState::kSucceeded;
-  } else if (reason == "cancelled" || reason == "shutdown") {
-    snap_.status = absl::CancelledError(absl::StrFormat(
-        "job %s was %s before any valid placement was found (%d samples)", id_,
-        reason == "shutdown" ? "stopped by the server's shutdown" : "cancelled",
+  } else if (reason == "shutdown") {
+    // Nothing is wrong with the request: another replica can run it.
+    snap_.status = absl::UnavailableError(absl::StrFormat(
+        "the server is shutting down and stopped the search before any valid "
+        "placement was found (%d samples); retry on another replica",
         samples));
+    snap_.state = JobState::kCancelled;
+  } else if (reason == "cancelled") {
+    snap_.status = absl::CancelledError(absl::StrFormat(
+        "job %s was cancelled before any valid placement was found (%d "
+        "samples)",
+        id_, samples));
     snap_.state = JobState::kCancelled;
   } else {
     snap_.status = absl::DeadlineExceededError(absl::StrFormat(
@@ -295,9 +303,12 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Find(
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end() || !it->second->spec_.retained) {
+    // Jobs live in this process only: a restart loses every one of them.
     return absl::NotFoundError(absl::StrCat(
-        "no job '", id,
-        "' (unknown, or ended longer ago than the retention period)"));
+        "no job ", QuoteInput(id),
+        " on this server: unknown, ended more than --job-retention ago or "
+        "before the last --max-finished-jobs, or lost when the server "
+        "restarted"));
   }
   return it->second;
 }

@@ -218,7 +218,8 @@ class JobManager {
   // limit); UNAVAILABLE after Drain; INVALID_ARGUMENT without work.
   absl::StatusOr<std::shared_ptr<Job>> Submit(JobSpec spec);
 
-  // NOT_FOUND for an id that is unknown or no longer retained.
+  // NOT_FOUND for an id that is unknown or no longer retained (jobs are
+  // kept in memory: a restarted server knows none of its earlier ones).
   absl::StatusOr<std::shared_ptr<Job>> Find(const std::string& id) const;
 
   // Stops a job: a queued one ends at once, a running one within 100 ms.
@@ -231,7 +232,10 @@ class JobManager {
 
   // Refuses new jobs from now on, ends queued jobs (end_reason "shutdown")
   // and gives running jobs until now + `grace` before they are stopped with
-  // their best placement. Returns at once; see WaitIdle.
+  // their best placement. A job that the drain ends without any valid
+  // placement (every queued one) ends with UNAVAILABLE, the answer that
+  // tells a client to retry on another replica. Returns at once; see
+  // WaitIdle.
   void Drain(absl::Duration grace);
   // Waits until no job is queued or running, or `deadline`; returns whether
   // the manager is idle.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "solver/auto_strategy.h"
+#include "solver/quote.h"
 
 namespace mcmpart::server {
 
@@ -85,9 +86,9 @@ absl::StatusOr<std::unique_ptr<Strategy>> StrategyRegistry::Make(
       return f->Make(request);
     }
   }
-  return absl::NotFoundError(absl::StrCat("unknown strategy '", request.name,
-                                          "'; this server runs ",
-                                          absl::StrJoin(Names(), ", ")));
+  return absl::NotFoundError(
+      absl::StrCat("unknown strategy ", QuoteInput(request.name),
+                   "; this server runs ", absl::StrJoin(Names(), ", ")));
 }
 
 }  // namespace mcmpart::server

@@ -115,6 +115,12 @@ Telemetry::Telemetry(bool log_jobs)
                            .Help("Repairs that found no valid placement.")
                            .Register(*registry_)
                            .Add({})),
+      repairs_rejected_(prometheus::BuildCounter()
+                            .Name("mcmpart_repairs_rejected_total")
+                            .Help("Repair calls refused because --max-repairs "
+                                  "were running (RESOURCE_EXHAUSTED).")
+                            .Register(*registry_)
+                            .Add({})),
       repair_seconds_(prometheus::BuildHistogram()
                           .Name("mcmpart_repair_seconds")
                           .Help("Repair latency.")
@@ -220,5 +226,7 @@ void Telemetry::OnRepair(absl::Duration latency, const absl::Status& status) {
   repair_seconds_.Observe(absl::ToDoubleSeconds(latency));
   if (!status.ok()) repair_failures_.Increment();
 }
+
+void Telemetry::OnRepairRejected() { repairs_rejected_.Increment(); }
 
 }  // namespace mcmpart::server

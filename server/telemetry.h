@@ -53,6 +53,7 @@ class Telemetry : public JobEvents, public EngineEvents {
 
   // EngineEvents.
   void OnRepair(absl::Duration latency, const absl::Status& status) override;
+  void OnRepairRejected() override;
 
  private:
   const bool log_jobs_;
@@ -70,6 +71,7 @@ class Telemetry : public JobEvents, public EngineEvents {
   prometheus::Counter& cache_hits_;
   prometheus::Counter& repairs_;
   prometheus::Counter& repair_failures_;
+  prometheus::Counter& repairs_rejected_;
   prometheus::Histogram& repair_seconds_;
   prometheus::Histogram& quality_;
   prometheus::Histogram& fine_tune_seconds_;

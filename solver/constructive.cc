@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "solver/evaluator.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 namespace {
@@ -166,8 +167,8 @@ class Splitter {
       const double room = pin >= 0 ? hw.chip(pin).sram_bytes : max_sram;
       if (need > MemoryLimit(room)) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "node '", graph_.node_name(v), "' needs ", FormatBytes(need),
-            " (param_bytes + output_bytes) but ",
+            "node ", QuoteInput(graph_.node_name(v)), " needs ",
+            FormatBytes(need), " (param_bytes + output_bytes) but ",
             pin >= 0 ? absl::StrCat("chip ", pin, ", where it is pinned,")
                      : std::string("the largest chip"),
             " has ", FormatBytes(room), " of SRAM"));
@@ -188,8 +189,8 @@ class Splitter {
         if (pv < 0) continue;
         if (pv < pu || pv - pu > hops) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "pins contradict edge '", graph_.node_name(u), "' -> '",
-              graph_.node_name(v), "': chip ", pu, " to chip ", pv,
+              "pins contradict edge ", QuoteInput(graph_.node_name(u)), " -> ",
+              QuoteInput(graph_.node_name(v)), ": chip ", pu, " to chip ", pv,
               pv < pu ? " flows backwards"
                       : absl::StrCat(" spans ", pv - pu, " hops; max_hops is ",
                                      hops)));
@@ -205,9 +206,10 @@ class Splitter {
           first = v;
         } else if (problem_.pin(v) != problem_.pin(first)) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "colocation group ", i, " holds '", graph_.node_name(first),
-              "' pinned to chip ", problem_.pin(first), " and '",
-              graph_.node_name(v), "' pinned to chip ", problem_.pin(v)));
+              "colocation group ", i, " holds ",
+              QuoteInput(graph_.node_name(first)), " pinned to chip ",
+              problem_.pin(first), " and ", QuoteInput(graph_.node_name(v)),
+              " pinned to chip ", problem_.pin(v)));
         }
       }
     }
@@ -398,7 +400,7 @@ class Splitter {
 
  private:
   std::string Name(int position) const {
-    return absl::StrCat("'", graph_.node_name(order_[position]), "'");
+    return QuoteInput(graph_.node_name(order_[position]));
   }
 
   // Why chip c cannot start a run at position s.
@@ -638,8 +640,8 @@ absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
     for (int v : g.successors(u)) {
       if (position[v] < position[u]) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "order is not topological: '", g.node_name(v), "' comes before '",
-            g.node_name(u), "', which it reads"));
+            "order is not topological: ", QuoteInput(g.node_name(v)),
+            " comes before ", QuoteInput(g.node_name(u)), ", which it reads"));
       }
     }
   }

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "solver/bound.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 namespace {
@@ -16,6 +18,11 @@ bool OverMemory(double used, double sram) { return used > MemoryLimit(sram); }
 }  // namespace
 
 std::string FormatBytes(double bytes) {
+  // Beyond a petabyte (no chip's SRAM, so a mistaken or hostile figure) the
+  // exact count would be a wall of digits: 1e308 has 309 of them.
+  if (!(std::fabs(bytes) < kExactBytesBelow)) {
+    return absl::StrFormat("%.6g bytes", bytes);
+  }
   return absl::StrFormat("%.2f MiB (%.0f bytes)", bytes / (1024.0 * 1024.0),
                          bytes);
 }
@@ -162,8 +169,9 @@ std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
     for (int v : g.successors(u)) {
       if (p[v] < p[u]) {
         add("acyclic",
-            absl::StrCat("edge '", g.node_name(u), "' -> '", g.node_name(v),
-                         "' flows backwards from chip ", p[u], " to chip ",
+            absl::StrCat("edge ", QuoteInput(g.node_name(u)), " -> ",
+                         QuoteInput(g.node_name(v)),
+                         " flows backwards from chip ", p[u], " to chip ",
                          p[v]),
             {u, v}, {p[u], p[v]}, g);
       }
@@ -173,10 +181,10 @@ std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
     for (int v : g.successors(u)) {
       if (p[v] - p[u] > problem_.max_hops()) {
         add("max_hops",
-            absl::StrCat("edge '", g.node_name(u), "' -> '", g.node_name(v),
-                         "' spans ", p[v] - p[u], " hops (chip ", p[u],
-                         " to chip ", p[v], "); max_hops is ",
-                         problem_.max_hops()),
+            absl::StrCat("edge ", QuoteInput(g.node_name(u)), " -> ",
+                         QuoteInput(g.node_name(v)), " spans ", p[v] - p[u],
+                         " hops (chip ", p[u], " to chip ", p[v],
+                         "); max_hops is ", problem_.max_hops()),
             {u, v}, {p[u], p[v]}, g);
       }
     }
@@ -220,8 +228,9 @@ std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
     const int pin = problem_.pin(v);
     if (pin >= 0 && p[v] != pin) {
       add("pin",
-          absl::StrCat("node '", g.node_name(v), "' is pinned to chip ", pin,
-                       " but placed on chip ", p[v]),
+          absl::StrCat("node ", QuoteInput(g.node_name(v)),
+                       " is pinned to chip ", pin, " but placed on chip ",
+                       p[v]),
           {v}, {pin, p[v]}, g);
     }
   }
@@ -235,8 +244,8 @@ std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
     viol.set_constraint("colocation");
     std::string members;
     for (int v : group) {
-      absl::StrAppend(&members, members.empty() ? "" : ", ", "'",
-                      g.node_name(v), "' (chip ", p[v], ")");
+      absl::StrAppend(&members, members.empty() ? "" : ", ",
+                      QuoteInput(g.node_name(v)), " (chip ", p[v], ")");
       viol.add_nodes(g.node_name(v));
       viol.add_chips(p[v]);
     }

@@ -16,6 +16,7 @@
 #include "solver/bound.h"
 #include "solver/constructive.h"
 #include "solver/evaluator.h"
+#include "solver/quote.h"
 #include "solver/repair.h"
 
 namespace mcmpart {
@@ -405,8 +406,8 @@ void Search::TryClose(int32_t e, const State& s) {
       if (x.age > hops_ - 1) {
         Block(depth_, [&] {
           return absl::StrCat(
-              "the output of '", g_.node_name(x.node), "' (chip ", j - x.age,
-              ") would have to travel more than max_hops = ", hops_,
+              "the output of ", QuoteInput(g_.node_name(x.node)), " (chip ",
+              j - x.age, ") would have to travel more than max_hops = ", hops_,
               " chips to reach its readers");
         });
         return;
@@ -551,10 +552,10 @@ size_t Search::ProcessEntry(int32_t e) {
       t.nonempty = true;
       if (t.acc_m > sram_[j]) {
         Block(depth_ + 1, [&] {
-          return absl::StrCat("chip ", j, " would need ", FormatBytes(t.acc_m),
-                              " with node '", g_.node_name(v), "' but has ",
-                              FormatBytes(p_.hardware().chip(j).sram_bytes),
-                              " of SRAM");
+          return absl::StrCat(
+              "chip ", j, " would need ", FormatBytes(t.acc_m), " with node ",
+              QuoteInput(g_.node_name(v)), " but has ",
+              FormatBytes(p_.hardware().chip(j).sram_bytes), " of SRAM");
         });
         continue;
       }

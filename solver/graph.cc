@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "solver/quote.h"
 #include "solver/topological_order.h"
 
 namespace mcmpart {
@@ -17,7 +18,7 @@ absl::Status CheckFigure(const v1::Node& node, absl::string_view field,
                          double value) {
   if (std::isfinite(value) && value >= 0) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("node '", node.name(), "': ", field, " is ", value,
+      absl::StrCat("node ", QuoteInput(node.name()), ": ", field, " is ", value,
                    "; must be a finite number >= 0"));
 }
 
@@ -37,12 +38,12 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
     const v1::Node& node = proto.nodes(i);
     if (node.name().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "node #", i, " (op '", node.op(), "') has an empty name"));
+          "node #", i, " (op ", QuoteInput(node.op()), ") has an empty name"));
     }
     if (!index.emplace(node.name(), i).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("duplicate node name '", node.name(), "' (nodes #",
-                       index[node.name()], " and #", i, ")"));
+          absl::StrCat("duplicate node name ", QuoteInput(node.name()),
+                       " (nodes #", index[node.name()], " and #", i, ")"));
     }
     for (auto [field, value] :
          {std::pair<absl::string_view, double>{"flops", node.flops()},
@@ -65,9 +66,9 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
       if (it != index.end()) {
         preds[i].push_back(it->second);
       } else if (!graph_inputs.contains(input)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("node '", node.name(), "': input '", input,
-                         "' is neither a node nor a graph input"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "node ", QuoteInput(node.name()), ": input ", QuoteInput(input),
+            " is neither a node nor a graph input"));
       }
     }
     std::sort(preds[i].begin(), preds[i].end());
@@ -86,7 +87,7 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
   if (!StableTopologicalOrder(preds, &order, &cycle)) {
     std::vector<std::string> names;
     for (int u : cycle) {
-      names.push_back(absl::StrCat("'", proto.nodes(u).name(), "'"));
+      names.push_back(QuoteInput(proto.nodes(u).name()));
     }
     names.push_back(names.front());
     return absl::InvalidArgumentError(

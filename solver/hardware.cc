@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 namespace {
@@ -96,8 +97,8 @@ absl::StatusOr<v1::Hardware> PresetHardware(absl::string_view name, int chips) {
   }
   if (preset == nullptr) {
     return absl::NotFoundError(
-        absl::StrCat("unknown hardware preset '", name, "'; presets are ",
-                     absl::StrJoin(PresetNames(), ", ")));
+        absl::StrCat("unknown hardware preset ", QuoteInput(name),
+                     "; presets are ", absl::StrJoin(PresetNames(), ", ")));
   }
   if (chips < 0 || chips > kMaxChips) {
     return absl::InvalidArgumentError(absl::StrCat(

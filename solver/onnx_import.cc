@@ -20,6 +20,7 @@
 #include "onnx/onnx_pb.h"
 #include "solver/onnx_scope.h"
 #include "solver/onnx_tensor.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 namespace {
@@ -127,7 +128,7 @@ absl::StatusOr<onnx::ModelProto> Parse(absl::string_view bytes) {
   }
   if (model.graph().node_size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the ONNX graph '", model.graph().name(), "' has no nodes"));
+        "the ONNX graph ", QuoteInput(model.graph().name()), " has no nodes"));
   }
   return model;
 }

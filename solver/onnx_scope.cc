@@ -15,6 +15,7 @@
 #include "solver/onnx_flops.h"
 #include "solver/onnx_fold.h"
 #include "solver/onnx_shape_rules.h"
+#include "solver/quote.h"
 #include "solver/topological_order.h"
 
 namespace mcmpart {
@@ -116,7 +117,7 @@ absl::Status GraphScope::CheckOptions() const {
   for (const auto& [name, value] : options_.dim_values) {
     if (value < 1) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "dim_values['", name, "'] is ", value, "; must be >= 1"));
+          "dim_values[", QuoteInput(name), "] is ", value, "; must be >= 1"));
     }
   }
   return absl::OkStatus();
@@ -164,8 +165,9 @@ absl::StatusOr<std::optional<TensorInfo>> GraphScope::Resolve(
   info.elem_type = elem_type;
   for (const auto& d : shape->dim()) {
     if (d.has_dim_value() && d.dim_value() < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", tensor, "' has a negative dimension ", d.dim_value()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor ", QuoteInput(tensor),
+                       " has a negative dimension ", d.dim_value()));
     }
     info.dims.push_back(ResolveDim(d));
   }
@@ -233,14 +235,14 @@ absl::Status GraphScope::AddInitializers(const onnx::GraphProto& g) {
     }
     if (!initializers_.insert(name).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("initializer '", name, "' is declared twice"));
+          absl::StrCat("initializer ", QuoteInput(name), " is declared twice"));
     }
     TensorInfo info;
     info.elem_type = type;
     for (int64_t d : dims) {
       if (d < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "initializer '", name, "' has a negative dimension ", d));
+            "initializer ", QuoteInput(name), " has a negative dimension ", d));
       }
       info.dims.push_back(d);
     }
@@ -319,8 +321,8 @@ absl::Status GraphScope::AddConstantValue(const onnx::NodeProto& node) {
     for (int64_t d : info.dims) {
       if (d < 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat("Constant '", node.name(),
-                         "' has a negative dimension ", d, " in its value"));
+            absl::StrCat("Constant ", QuoteInput(node.name()),
+                         " has a negative dimension ", d, " in its value"));
       }
     }
     SetInfo(out, std::move(info));
@@ -335,7 +337,7 @@ std::string GraphScope::Label(int i) const {
   if (n.proto->name().empty()) {
     return absl::StrCat("node #", i, " (", n.op, ")");
   }
-  return absl::StrCat("node '", n.proto->name(), "' (", n.op, ")");
+  return absl::StrCat("node ", QuoteInput(n.proto->name()), " (", n.op, ")");
 }
 
 absl::Status GraphScope::IndexNodes(onnx::GraphProto* g) {
@@ -362,12 +364,13 @@ absl::Status GraphScope::IndexNodes(onnx::GraphProto* g) {
       auto [it, inserted] = producer_.emplace(out, i);
       if (!inserted) {
         return absl::InvalidArgumentError(
-            absl::StrCat("tensor '", out, "' is an output of both ",
+            absl::StrCat("tensor ", QuoteInput(out), " is an output of both ",
                          Label(it->second), " and ", Label(i)));
       }
       if (initializers_.contains(out) || graph_inputs_.contains(out)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", out, "' is an output of ", Label(i), " and also a ",
+            "tensor ", QuoteInput(out), " is an output of ", Label(i),
+            " and also a ",
             initializers_.contains(out) ? "initializer" : "graph input"));
       }
     }
@@ -377,8 +380,8 @@ absl::Status GraphScope::IndexNodes(onnx::GraphProto* g) {
       if (!producer_.contains(in) && !initializers_.contains(in) &&
           !graph_inputs_.contains(in) && !outer_names_.contains(in)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            Label(i), " reads tensor '", in,
-            "', which no node produces and which is neither a graph input "
+            Label(i), " reads tensor ", QuoteInput(in),
+            ", which no node produces and which is neither a graph input "
             "nor an initializer"));
       }
     }
@@ -401,8 +404,8 @@ absl::Status GraphScope::AddInputs(
       return absl::InvalidArgumentError("a graph input has an empty name");
     }
     if (!graph_inputs_.insert(in.name()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("graph input '", in.name(), "' is declared twice"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "graph input ", QuoteInput(in.name()), " is declared twice"));
     }
     if (input_types != nullptr && k < static_cast<int>(input_types->size()) &&
         (*input_types)[k].has_value()) {
@@ -507,7 +510,7 @@ void GraphScope::InferOutputs(int i) {
                                            domain);
   if (schema == nullptr) {
     n.inference_error = absl::StrCat(
-        "libonnx knows no op '", n.proto->op_type(), "' in domain '",
+        "libonnx knows no op ", QuoteInput(n.proto->op_type()), " in domain '",
         domain.empty() ? "ai.onnx" : domain, "'",
         version == opsets_.end() ? " (the model imports no opset for it)" : "");
     return;
@@ -616,18 +619,19 @@ absl::StatusOr<double> GraphScope::Bytes(int i, const std::string& tensor,
   const int32_t type = (*info)->elem_type;
   const int bits = ElementBits(type);
   if (bits == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Label(i), ": ", role, " '", tensor, "' has element type ",
-                     onnx::TensorProto::DataType_IsValid(type)
-                         ? onnx::TensorProto::DataType_Name(
-                               static_cast<onnx::TensorProto::DataType>(type))
-                         : absl::StrCat(type),
-                     ", whose size in bytes does not follow from its shape"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        Label(i), ": ", role, " ", QuoteInput(tensor), " has element type ",
+        onnx::TensorProto::DataType_IsValid(type)
+            ? onnx::TensorProto::DataType_Name(
+                  static_cast<onnx::TensorProto::DataType>(type))
+            : absl::StrCat(type),
+        ", whose size in bytes does not follow from its shape"));
   }
   const double bytes = std::ceil(NumElements(**info) * bits / 8);
   if (!std::isfinite(bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Label(i), ": ", role, " '", tensor, "' is too large to count"));
+    return absl::InvalidArgumentError(absl::StrCat(Label(i), ": ", role, " ",
+                                                   QuoteInput(tensor),
+                                                   " is too large to count"));
   }
   return bytes;
 }

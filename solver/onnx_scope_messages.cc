@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "solver/onnx_scope.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 namespace onnx_internal {
@@ -42,21 +43,21 @@ const absl::flat_hash_map<std::string, std::vector<int>>& ShapeValueInputs() {
 // Where a tensor whose value is unknown comes from, for error messages.
 std::string GraphScope::DescribeRuntimeValue(const std::string& tensor) const {
   if (graph_inputs_.contains(tensor)) {
-    return absl::StrCat("the graph input '", tensor,
-                        "', whose value is known only at run time");
+    return absl::StrCat("the graph input ", QuoteInput(tensor),
+                        ", whose value is known only at run time");
   }
   const int producer = Producer(tensor);
   if (producer < 0) {
-    return absl::StrCat("'", tensor,
-                        "', whose value is known only at run time");
+    return absl::StrCat(QuoteInput(tensor),
+                        ", whose value is known only at run time");
   }
   if (constants_.contains(tensor)) {
-    return absl::StrCat("'", tensor,
-                        "', a constant whose value the importer does not "
+    return absl::StrCat(QuoteInput(tensor),
+                        ", a constant whose value the importer does not "
                         "compute (made by ",
                         Label(producer), ")");
   }
-  return absl::StrCat("'", tensor, "', which ", Label(producer),
+  return absl::StrCat(QuoteInput(tensor), ", which ", Label(producer),
                       " computes from activations at run time");
 }
 
@@ -89,10 +90,10 @@ absl::StatusOr<const TensorInfo*> GraphScope::Info(
     if (std::string depends = DataDependence(producer); !depends.empty()) {
       // Say which node and what would fix it.
       return absl::InvalidArgumentError(absl::StrCat(
-          Label(producer), ": the shape of output '", tensor,
-          "' cannot be determined: ", depends,
-          "; declare it in the file: a value_info for '", tensor,
-          "' with its shape (a symbolic dimension takes its value from "
+          Label(producer), ": the shape of output ", QuoteInput(tensor),
+          " cannot be determined: ", depends,
+          "; declare it in the file: a value_info for ", QuoteInput(tensor),
+          " with its shape (a symbolic dimension takes its value from "
           "--dim NAME=N)"));
     }
   }
@@ -104,8 +105,8 @@ absl::StatusOr<const TensorInfo*> GraphScope::Info(
                     error.empty() ? "" : absl::StrCat(": ", error));
   }
   return absl::InvalidArgumentError(
-      absl::StrCat(Label(i), ": the shape of ", role, " '", tensor,
-                   "' cannot be determined: ", why));
+      absl::StrCat(Label(i), ": the shape of ", role, " ", QuoteInput(tensor),
+                   " cannot be determined: ", why));
 }
 
 }  // namespace onnx_internal

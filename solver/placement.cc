@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 
@@ -15,12 +16,12 @@ absl::StatusOr<Assignment> AssignmentFromProto(const Problem& problem,
     std::optional<int> v = g.FindNode(name);
     if (!v) {
       return absl::InvalidArgumentError(
-          absl::StrCat("placement: unknown node '", name, "'"));
+          absl::StrCat("placement: unknown node ", QuoteInput(name)));
     }
     if (chip < 0 || chip >= c) {
       return absl::InvalidArgumentError(
-          absl::StrCat("placement: node '", name, "' is on chip ", chip,
-                       "; the hardware has chips 0..", c - 1));
+          absl::StrCat("placement: node ", QuoteInput(name), " is on chip ",
+                       chip, "; the hardware has chips 0..", c - 1));
     }
     p[*v] = chip;
   }
@@ -35,8 +36,8 @@ absl::StatusOr<Assignment> AssignmentFromProto(const Problem& problem,
     }
     if (missing > 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "placement: node '", g.node_name(first), "' has no chip (", missing,
-          " of ", g.num_nodes(), " nodes unassigned)"));
+          "placement: node ", QuoteInput(g.node_name(first)), " has no chip (",
+          missing, " of ", g.num_nodes(), " nodes unassigned)"));
     }
   }
   return p;

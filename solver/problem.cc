@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 
@@ -37,9 +38,11 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
   }
   p.use_all_chips_ = constraints.use_all_chips();
   if (p.use_all_chips_ && n < c) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "constraints.use_all_chips needs at least one node per chip: ", n,
-        " nodes for ", c, " chips"));
+    // A well-formed request for an instance without any valid placement,
+    // like the solver's own infeasibility findings.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "constraints.use_all_chips needs a node on each of the ", c,
+        " chips, but the graph has only ", n, n == 1 ? " node" : " nodes"));
   }
 
   p.pin_.assign(n, -1);
@@ -47,12 +50,12 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
     std::optional<int> v = g.FindNode(name);
     if (!v) {
       return absl::InvalidArgumentError(
-          absl::StrCat("constraints.pins: unknown node '", name, "'"));
+          absl::StrCat("constraints.pins: unknown node ", QuoteInput(name)));
     }
     if (chip < 0 || chip >= c) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("constraints.pins: node '", name, "' is pinned to chip ",
-                       chip, " but the hardware has chips 0..", c - 1));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "constraints.pins: node ", QuoteInput(name), " is pinned to chip ",
+          chip, " but the hardware has chips 0..", c - 1));
     }
     p.pin_[*v] = chip;
   }
@@ -63,7 +66,7 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
       if (!v) {
         return absl::InvalidArgumentError(
             absl::StrCat("constraints.colocation_groups[", i,
-                         "]: unknown node '", name, "'"));
+                         "]: unknown node ", QuoteInput(name)));
       }
       group.push_back(*v);
     }

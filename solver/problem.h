@@ -21,7 +21,8 @@ class Problem {
   // Builds the problem. `constraints` is usually hardware.constraints(), or a
   // request's own. Errors (INVALID_ARGUMENT unless noted): those of
   // Hardware::FromProto; max_hops < 1; a pin or colocation group naming an
-  // unknown node; a pin to a chip outside 0..C-1.
+  // unknown node; a pin to a chip outside 0..C-1. FAILED_PRECONDITION for
+  // use_all_chips with fewer nodes than chips (no valid placement exists).
   static absl::StatusOr<Problem> Create(std::shared_ptr<const Graph> graph,
                                         const v1::Hardware& hardware,
                                         const v1::Constraints& constraints);

@@ -37,6 +37,7 @@
 #include "gecode/minimodel.hh"
 #include "gecode/search.hh"
 #include "solver/evaluator.h"
+#include "solver/quote.h"
 
 namespace mcmpart {
 namespace {
@@ -125,9 +126,7 @@ struct SearchSpec {
 // ---------------------------------------------------------------------------
 // Cheap necessary conditions.
 
-std::string Quote(const Graph& g, int v) {
-  return absl::StrCat("'", g.node_name(v), "'");
-}
+std::string Quote(const Graph& g, int v) { return QuoteInput(g.node_name(v)); }
 
 // "'a' -> 'b' -> 'c'", long paths shortened in the middle.
 std::string PathString(const Graph& g, const std::vector<int>& path) {

@@ -7,6 +7,7 @@
 #include "solver/auto_strategy.h"
 #include "solver/constructive.h"
 #include "solver/exact.h"
+#include "solver/quote.h"
 #include "solver/random_search.h"
 
 namespace mcmpart {
@@ -39,7 +40,7 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(
   if (name == "constructive") return std::make_unique<Constructive>(options);
   if (name == "random") return std::make_unique<RandomSearch>(options);
   return absl::NotFoundError(
-      absl::StrCat("unknown strategy '", name, "'; strategies are ",
+      absl::StrCat("unknown strategy ", QuoteInput(name), "; strategies are ",
                    absl::StrJoin(StrategyNames(), ", ")));
 }
 

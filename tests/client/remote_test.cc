@@ -659,8 +659,9 @@ TEST_F(RemoteTest, JobsSubmitWatchGetListCancel) {
   r = RunCli({"jobs", "get", "job-nope", Server()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
-            "mcmpart jobs get: no job 'job-nope' (unknown, or ended longer ago "
-            "than the retention period)\n");
+            "mcmpart jobs get: no job 'job-nope' on this server: unknown, "
+            "ended more than --job-retention ago or before the last "
+            "--max-finished-jobs, or lost when the server restarted\n");
 }
 
 // Ctrl-C: the CLI cancels the call, the server stops the search and frees

@@ -42,6 +42,21 @@ TEST(ConfigTest, WorkersDefaultToTheAvailableCpus) {
   absl::StatusOr<ServerConfig> c = ParseConfig({}, Env({}), &help);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->jobs.workers, AvailableCpus());
+  EXPECT_EQ(c->engine.max_repairs, AvailableCpus());
+}
+
+TEST(ConfigTest, MaxRepairsFollowsTheWorkersUnlessGiven) {
+  bool help = false;
+  absl::StatusOr<ServerConfig> c = ParseConfig({"--workers=3"}, Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->engine.max_repairs, 3);
+  c = ParseConfig({"--workers=3", "--max-repairs=1"}, Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->engine.max_repairs, 1);
+  c = ParseConfig({}, Env({{"MCMPART_SERVER_MAX_REPAIRS", "5"}}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->engine.max_repairs, 5);
+  EXPECT_FALSE(ParseConfig({"--max-repairs=0"}, Env({}), &help).ok());
 }
 
 TEST(ConfigTest, AvailableCpusFollowsTheCgroupQuota) {

@@ -273,6 +273,14 @@ TEST(JobManagerTest, DrainRefusesNewWorkAndEndsRunningJobsWithTheirBest) {
   EXPECT_EQ(jobs.Submit(Spec(SpinWork())).status().code(),
             absl::StatusCode::kUnavailable);
   EXPECT_EQ((*queued)->Snapshot().end_reason, "shutdown");
+  // Nothing was wrong with the queued job: the client should retry it on
+  // another replica.
+  EXPECT_EQ((*queued)->Snapshot().state, JobState::kCancelled);
+  EXPECT_EQ((*queued)->Snapshot().status,
+            absl::UnavailableError(
+                "the server is shutting down and stopped the search before "
+                "any valid placement was found (0 samples); retry on another "
+                "replica"));
   ASSERT_TRUE(jobs.WaitIdle(absl::Now() + absl::Seconds(1)));
   const JobSnapshot s = (*running)->Snapshot();
   EXPECT_EQ(s.end_reason, "shutdown");

@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -441,6 +442,16 @@ TEST(ServerTest, BadInputGetsExactStatusesAndMessages) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_THAT(s.error_message(), HasSubstr("'b'"));
   }
+  {  // use_all_chips with more chips than nodes: a well-formed request for
+     // an instance without any valid placement.
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.mutable_problem()->mutable_constraints()->set_use_all_chips(true);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(s.error_message(),
+              "constraints.use_all_chips needs a node on each of the 4 chips, "
+              "but the graph has only 3 nodes");
+  }
   {  // Too many nodes.
     v1::Graph g;
     for (int i = 0; i < 1001; ++i) {
@@ -506,10 +517,75 @@ TEST(ServerTest, BadInputGetsExactStatusesAndMessages) {
     v1::Job job;
     const grpc::Status s = stack.stub().GetJob(&context, get, &job);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-    EXPECT_THAT(s.error_message(), HasSubstr("no job 'job-nope'"));
+    EXPECT_EQ(s.error_message(),
+              "no job 'job-nope' on this server: unknown, ended more than "
+              "--job-retention ago or before the last --max-finished-jobs, or "
+              "lost when the server restarted");
   }
   // The server is still fine.
   EXPECT_TRUE(PartitionStatus(stack, ChainRequest(Chain())).ok());
+}
+
+// A name or id a client sends is quoted in a status message only as a
+// short prefix and its length: a megabyte echoed whole would overflow the
+// metadata limit of every client with default settings. Huge byte counts
+// print as a short figure, not 309 digits.
+TEST(ServerTest, StatusMessagesQuoteHugeInputsShortly) {
+  TestStack stack;
+  const std::string huge(1 << 20, 'm');
+  const std::string quoted =
+      "'" + std::string(64, 'm') + "...' (1048576 bytes)";
+  {
+    grpc::ClientContext context;
+    v1::GetJobRequest get;
+    get.set_id(huge);
+    v1::Job job;
+    const grpc::Status s = stack.stub().GetJob(&context, get, &job);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(s.error_message(),
+              "no job " + quoted +
+                  " on this server: unknown, ended more than --job-retention "
+                  "ago or before the last --max-finished-jobs, or lost when "
+                  "the server restarted");
+  }
+  {
+    grpc::ClientContext context;
+    v1::ListPoliciesResponse list;
+    ASSERT_TRUE(stack.stub().ListPolicies(&context, {}, &list).ok());
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.set_strategy(huge);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(s.error_message(), "unknown strategy " + quoted +
+                                     "; this server runs " +
+                                     absl::StrJoin(list.strategies(), ", "));
+  }
+  {
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.set_policy(huge);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(s.error_message(),
+              "unknown policy " + quoted + "; this server has no policies");
+  }
+  {
+    v1::PartitionRequest r = ChainRequest(Chain());
+    r.mutable_problem()->set_preset(huge);
+    const grpc::Status s = PartitionStatus(stack, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(s.error_message(),
+                ::testing::StartsWith("unknown hardware preset " + quoted +
+                                      "; presets are "));
+    EXPECT_LT(s.error_message().size(), 1000u);
+  }
+  {
+    const grpc::Status s =
+        PartitionStatus(stack, ChainRequest(Chain(/*param_bytes_b=*/1e308)));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(s.error_message(),
+              "node 'b' needs 1e+308 bytes of SRAM for its parameters and "
+              "output, but the largest chip has 96.00 MiB (100663296 bytes)");
+  }
 }
 
 TEST(ServerTest, EvaluateAndRepairOverRpc) {
@@ -633,6 +709,66 @@ TEST(ServerTest, CancellingTheRepairCallStopsTheRepairWithin500ms) {
               HasSubstr("\nmcmpart_repair_failures_total 1\n"));
 }
 
+// Repair holds its handler thread and a core for up to its time limit,
+// beside the workers' searches: only --max-repairs run at once, and the
+// excess is refused at once rather than slowing everything down.
+TEST(ServerTest, RepairsBeyondTheLimitAreRefusedWithResourceExhausted) {
+  StackOptions options;
+  options.engine.max_repairs = 2;
+  TestStack stack(options);
+  const std::string onnx = OnnxBytes("bert_base");
+  absl::StatusOr<v1::Graph> graph = ImportOnnx(onnx);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  // A random candidate keeps each admitted repair busy for its whole limit,
+  // long after the refused calls have returned.
+  v1::RepairRequest request;
+  request.mutable_problem()->set_onnx_model(onnx);
+  request.mutable_problem()->set_preset("ring16");
+  request.set_time_limit_s(2);
+  std::mt19937 rng(7);
+  auto& candidate = *request.mutable_candidate()->mutable_assignment();
+  for (const v1::Node& node : graph->nodes()) {
+    candidate[node.name()] = static_cast<int>(rng() % 16);
+  }
+  constexpr int kCalls = 8;
+  std::vector<grpc::Status> statuses(kCalls);
+  std::vector<v1::RepairReport> reports(kCalls);
+  std::vector<std::thread> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.emplace_back([&, i] {
+      grpc::ClientContext context;
+      statuses[i] = stack.stub().Repair(&context, request, &reports[i]);
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  int ok = 0, refused = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    SCOPED_TRACE(absl::StrCat("call ", i));
+    if (statuses[i].ok()) {
+      ++ok;
+      EXPECT_TRUE(reports[i].evaluation().valid());
+    } else {
+      ++refused;
+      EXPECT_EQ(statuses[i].error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_EQ(statuses[i].error_message(),
+                "server busy: 2 repairs running, the limit (--max-repairs 2); "
+                "retry later");
+    }
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(refused, kCalls - 2);
+  const std::string metrics = stack.telemetry().Render();
+  EXPECT_THAT(metrics, HasSubstr("\nmcmpart_repairs_rejected_total 6\n"));
+  EXPECT_THAT(metrics, HasSubstr("\nmcmpart_repairs_total 2\n"));
+  // The slots are free again.
+  grpc::ClientContext context;
+  v1::RepairReport report;
+  request.set_time_limit_s(0.2);
+  const grpc::Status again = stack.stub().Repair(&context, request, &report);
+  EXPECT_NE(again.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << again.error_message();
+}
+
 TEST(ServerTest, ListPoliciesNamesTheStrategies) {
   TestStack stack;
   grpc::ClientContext context;
@@ -693,6 +829,47 @@ TEST(ServerTest, ShutdownDrainsHealthFlipsAndRunningStreamsGetTheirBest) {
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500 + 300));
 }
 
+// A Partition still waiting for a worker when the drain begins has lost
+// nothing but its place: it gets UNAVAILABLE, the answer that sends a
+// client to another replica, not CANCELLED. So does a running search that
+// the drain ends before it found any valid placement.
+TEST(ServerTest, ShutdownAnswersQueuedAndUnplacedCallsUnavailable) {
+  StackOptions options;
+  options.jobs.workers = 1;
+  TestStack stack(options);
+  v1::PartitionRequest spin = ChainRequest(Chain());
+  spin.set_strategy("spin");
+  spin.mutable_budget()->set_time_s(30);
+  grpc::ClientContext running_context, queued_context;
+  auto running = stack.stub().Partition(&running_context, spin);
+  while (stack.jobs().running() == 0) absl::SleepFor(absl::Milliseconds(1));
+  auto queued = stack.stub().Partition(&queued_context, spin);
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (stack.jobs().queued() == 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(stack.jobs().queued(), 1);
+  std::thread shutdown(
+      [&] { stack.server().Shutdown(absl::Milliseconds(1000)); });
+  const std::string why =
+      "the server is shutting down and stopped the search before any valid "
+      "placement was found (0 samples); retry on another replica";
+  std::vector<v1::PartitionUpdate> none;
+  const grpc::Status q = ReadAll(*queued, &none);
+  EXPECT_EQ(q.error_code(), grpc::StatusCode::UNAVAILABLE) << q.error_message();
+  EXPECT_EQ(q.error_message(), why);
+  EXPECT_TRUE(none.empty());
+  const grpc::Status r = ReadAll(*running, &none);
+  EXPECT_EQ(r.error_code(), grpc::StatusCode::UNAVAILABLE) << r.error_message();
+  EXPECT_THAT(r.error_message(),
+              ::testing::MatchesRegex("the server is shutting down and "
+                                      "stopped the search before any valid "
+                                      "placement was found \\([0-9]+ "
+                                      "samples\\); retry on another replica"));
+  EXPECT_TRUE(none.empty());
+  shutdown.join();
+}
+
 std::string HttpGet(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -733,7 +910,7 @@ TEST(ServerTest, MetricsEndpointServesGrpcAndDomainFamilies) {
         "mcmpart_repairs_total", "mcmpart_repair_seconds",
         "mcmpart_repair_failures_total", "mcmpart_cache_hits_total 1",
         "mcmpart_placement_quality_bucket", "mcmpart_fine_tune_seconds",
-        "mcmpart_jobs_rejected_total"}) {
+        "mcmpart_jobs_rejected_total", "mcmpart_repairs_rejected_total"}) {
     EXPECT_THAT(text, HasSubstr(family));
   }
   EXPECT_THAT(text, HasSubstr("grpc_code=\"OK\""));
