@@ -184,22 +184,22 @@ TEST(ServerTest, AutoAnswersTheRealModelsProvedOptimalInUnderASecond) {
     const char* preset;
     double optimum_per_s;  // docs/benchmarks.md, "Exact search"
   };
-  for (const Case& c : std::vector<Case>{
-           {"resnet50", "ring4", 15331.5},
-           {"resnet50", "ring8", 17116.4},
-           {"googlenet", "ring4", 43059.8},
-           {"googlenet", "ring8", 58629.3},
-           {"inception_v3", "ring8", 28807.7},
-           {"inception_v3", "ring16", 28807.7},
-           {"mobilenet_v2", "ring4", 51462.9},
-           {"regnet_y_400mf", "ring8", 76673.9},
-           {"bert_base", "ring8", 10229.6},
-           {"bert_base", "ring16", 21241.2},
-           {"resnext50_32x4d", "ring4", 15331.5},
-           {"mnasnet1_0", "ring4", 76441.4},
-           {"mobilenet_v3_large", "ring4", 65790.7},
-           {"efficientnet_b0", "ring4", 31326.2},
-           {"shufflenet_v2", "ring8", 120838.3}}) {
+  for (const Case& c :
+       std::vector<Case>{{"resnet50", "ring4", 15331.5},
+                         {"resnet50", "ring8", 17116.4},
+                         {"googlenet", "ring4", 43059.8},
+                         {"googlenet", "ring8", 58629.3},
+                         {"inception_v3", "ring8", 28807.7},
+                         {"inception_v3", "ring16", 28807.7},
+                         {"mobilenet_v2", "ring4", 51462.9},
+                         {"regnet_y_400mf", "ring8", 76673.9},
+                         {"bert_base", "ring8", 10229.6},
+                         {"bert_base", "ring16", 21241.2},
+                         {"resnext50_32x4d", "ring4", 15331.5},
+                         {"mnasnet1_0", "ring4", 76441.4},
+                         {"mobilenet_v3_large", "ring4", 65790.7},
+                         {"efficientnet_b0", "ring4", 31326.2},
+                         {"shufflenet_v2", "ring8", 120838.3}}) {
     SCOPED_TRACE(absl::StrCat(c.graph, "/", c.preset));
     const v1::PartitionRequest request = Request(c.graph, c.preset, "", 10);
     const absl::Time start = absl::Now();
@@ -658,23 +658,31 @@ std::string HandledCode(TestStack& stack, absl::string_view method) {
   return "";
 }
 
+// A uniformly random candidate of bert_base (615 nodes) on ring16, which
+// keeps a repair busy until its time limit.
+v1::RepairRequest RandomBertRepair(double time_limit_s) {
+  const std::string onnx = OnnxBytes("bert_base");
+  absl::StatusOr<v1::Graph> graph = ImportOnnx(onnx);
+  EXPECT_TRUE(graph.ok()) << graph.status();
+  v1::RepairRequest request;
+  request.mutable_problem()->set_onnx_model(onnx);
+  request.mutable_problem()->set_preset("ring16");
+  request.set_time_limit_s(time_limit_s);
+  std::mt19937 rng(7);
+  auto& candidate = *request.mutable_candidate()->mutable_assignment();
+  const v1::Graph nodes = graph.value_or(v1::Graph());
+  for (const v1::Node& node : nodes.nodes()) {
+    candidate[node.name()] = static_cast<int>(rng() % 16);
+  }
+  return request;
+}
+
 // A uniformly random candidate of bert_base (615 nodes) on ring16 keeps the
 // repair busy until its time limit (10 s here, measured without a cancel);
 // cancelling the call must stop it at once instead.
 TEST(ServerTest, CancellingTheRepairCallStopsTheRepairWithin500ms) {
   TestStack stack;
-  const std::string onnx = OnnxBytes("bert_base");
-  absl::StatusOr<v1::Graph> graph = ImportOnnx(onnx);
-  ASSERT_TRUE(graph.ok()) << graph.status();
-  v1::RepairRequest request;
-  request.mutable_problem()->set_onnx_model(onnx);
-  request.mutable_problem()->set_preset("ring16");
-  request.set_time_limit_s(10);
-  std::mt19937 rng(7);
-  auto& candidate = *request.mutable_candidate()->mutable_assignment();
-  for (const v1::Node& node : graph->nodes()) {
-    candidate[node.name()] = static_cast<int>(rng() % 16);
-  }
+  const v1::RepairRequest request = RandomBertRepair(10);
 
   grpc::ClientContext context;
   absl::Time cancelled;
@@ -716,20 +724,9 @@ TEST(ServerTest, RepairsBeyondTheLimitAreRefusedWithResourceExhausted) {
   StackOptions options;
   options.engine.max_repairs = 2;
   TestStack stack(options);
-  const std::string onnx = OnnxBytes("bert_base");
-  absl::StatusOr<v1::Graph> graph = ImportOnnx(onnx);
-  ASSERT_TRUE(graph.ok()) << graph.status();
   // A random candidate keeps each admitted repair busy for its whole limit,
   // long after the refused calls have returned.
-  v1::RepairRequest request;
-  request.mutable_problem()->set_onnx_model(onnx);
-  request.mutable_problem()->set_preset("ring16");
-  request.set_time_limit_s(2);
-  std::mt19937 rng(7);
-  auto& candidate = *request.mutable_candidate()->mutable_assignment();
-  for (const v1::Node& node : graph->nodes()) {
-    candidate[node.name()] = static_cast<int>(rng() % 16);
-  }
+  v1::RepairRequest request = RandomBertRepair(2);
   constexpr int kCalls = 8;
   std::vector<grpc::Status> statuses(kCalls);
   std::vector<v1::RepairReport> reports(kCalls);
