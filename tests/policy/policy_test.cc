@@ -164,7 +164,9 @@ TEST(PolicyTest, MaskingGivesNoProbabilityBeyondChipCount) {
       double sum = 0;
       for (int c = 0; c < m; ++c) {
         const float x = (*probs)[v * m + c];
-        if (c >= chips) EXPECT_EQ(x, 0.0f) << "chip " << c << " of " << chips;
+        if (c >= chips) {
+          EXPECT_EQ(x, 0.0f) << "chip " << c << " of " << chips;
+        }
         sum += x;
       }
       EXPECT_NEAR(sum, 1.0, 1e-5);
@@ -566,7 +568,9 @@ TEST(FineTuneTest, CancellationStopsWithin100ms) {
     auto r = FineTune(**base, p, budget, stop, {}, {});
     returned = absl::Now();
     EXPECT_TRUE(r.ok()) << r.status();
-    if (r.ok()) EXPECT_EQ(r->reason, EndReason::kCancelled);
+    if (r.ok()) {
+      EXPECT_EQ(r->reason, EndReason::kCancelled);
+    }
   });
   absl::SleepFor(absl::Milliseconds(700));
   const absl::Time requested = absl::Now();
