@@ -163,7 +163,6 @@ absl::StatusOr<Loaded> LoadProblem(const Args& args, const std::string& path) {
   return out;
 }
 
-// The readable summary shared by evaluate and repair.
 std::string Optimality(const v1::Evaluation& e) {
   if (!e.valid()) return "";
   const bool exact = e.bound_source() == "exact";
@@ -192,6 +191,7 @@ void CarryBound(const std::string& path, v1::Evaluation* e) {
   TightenBound(1 / saved.bound_per_s(), e);
 }
 
+// The readable summary shared by evaluate and repair.
 void PrintEvaluation(const Problem& problem, absl::Span<const int> p,
                      const v1::Evaluation& e, std::ostream& out) {
   const Graph& g = problem.graph();

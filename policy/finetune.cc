@@ -39,9 +39,7 @@ absl::StatusOr<StrategyResult> FineTune(
   };
   if (options.warm_start) {
     // Not finding one is no error: the policy and repair may still succeed.
-    const bool given =
-        static_cast<int>(options.initial.size()) == problem.num_nodes() &&
-        eval.IsValid(options.initial);
+    const bool given = IsWarmStart(problem, options.initial);
     absl::StatusOr<Assignment> warm =
         given ? absl::StatusOr<Assignment>(options.initial)
               : ConstructPlacement(problem, &stop);

@@ -684,9 +684,7 @@ absl::StatusOr<StrategyResult> Anneal::Run(
 
   // A warm start (the best an earlier strategy found) replaces the
   // constructive split when it is a valid placement of this problem.
-  const bool warm =
-      static_cast<int>(options_.initial.size()) == problem.num_nodes() &&
-      Evaluator(problem).IsValid(options_.initial);
+  const bool warm = IsWarmStart(problem, options_.initial);
   absl::StatusOr<Assignment> initial =
       warm ? absl::StatusOr<Assignment>(options_.initial)
            : ConstructPlacement(problem, &stop);

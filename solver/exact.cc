@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -155,7 +154,16 @@ class Search {
   // A completed placement of cost `cost` (the search's sums) reached by
   // `step`: kept as the best when the evaluator confirms it is valid.
   void Record(double cost, Trail step);
-  void Block(int depth, const std::function<std::string()>& text);
+  // Records why a partial placement of `depth` nodes went no further. Only
+  // the deepest blocks explain an infeasible instance, and only when no
+  // placement is known is the explanation needed: `text` (a callable
+  // returning the sentence) runs only then, off the search's hot path.
+  template <typename Text>
+  void Block(int depth, const Text& text) {
+    if (incumbent_cut_ < kInf || depth <= blocker_.depth) return;
+    blocker_.depth = depth;
+    blocker_.text = text();
+  }
   double OpenBound() const;
   // Keeps the opt_.beam partial placements of next_ with the least bound.
   void TrimToBeam();
@@ -364,14 +372,6 @@ int32_t Search::ChildEntry(int32_t e, int v, std::vector<int>* left) {
   return c;
 }
 
-void Search::Block(int depth, const std::function<std::string()>& text) {
-  // Only the deepest blocks explain an infeasible instance; and only when
-  // no placement is known, since only then is the explanation needed.
-  if (incumbent_cut_ < kInf || depth <= blocker_.depth) return;
-  blocker_.depth = depth;
-  blocker_.text = text();
-}
-
 bool Search::ColocationConsistent(const uint64_t* w) const {
   for (const std::vector<int>& group : p_.colocation_groups()) {
     const bool first = InJ(w, group[0]);
@@ -447,12 +447,9 @@ void Search::TryClose(int32_t e, const State& s) {
       scratch_pend_.push_back(
           Pending{u, old ? cur_.pend[s.pend_begin + i].age + 1 : 1});
     }
-    std::sort(
-        scratch_pend_.begin(), scratch_pend_.end(),
-        [](const Pending& a, const Pending& b) { return a.node < b.node; });
   }
-  const std::vector<Pending> pend = scratch_pend_;
-  Insert(&cur_, e, t, pend, s.trail, kClose);
+  // Sorted by node, as the boundary is.
+  Insert(&cur_, e, t, scratch_pend_, s.trail, kClose);
 }
 
 void Search::TryFinish(int32_t e, const State& s) {
@@ -581,8 +578,7 @@ size_t Search::ProcessEntry(int32_t e) {
           scratch_pend_.push_back(x);
         }
       }
-      const std::vector<Pending> pend = scratch_pend_;
-      Insert(&next_, child_[a], t, pend, s.trail, v);
+      Insert(&next_, child_[a], t, scratch_pend_, s.trail, v);
     }
   }
   return i;
@@ -868,9 +864,7 @@ absl::StatusOr<StrategyResult> Exact::Run(
           Improvement{out.best, f, samples, absl::Now() - start, bound_s});
     }
   };
-  if (!options_.initial.empty() &&
-      static_cast<int>(options_.initial.size()) == problem.num_nodes() &&
-      eval.IsValid(options_.initial)) {
+  if (IsWarmStart(problem, options_.initial)) {
     options.incumbent = options_.initial;
     take(options.incumbent, 1, cheap);
   } else {

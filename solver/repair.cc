@@ -165,6 +165,21 @@ struct Bounds {
   std::vector<int> lo, hi;
 };
 
+// The most SRAM any `span` consecutive chips hold (span <= C), and the
+// first of them (may be null).
+double BestWindow(const Hardware& hw, int span, int* first) {
+  double best = 0;
+  for (int c = 0; c + span <= hw.num_chips(); ++c) {
+    double sum = 0;
+    for (int k = c; k < c + span; ++k) sum += hw.chip(k).sram_bytes;
+    if (sum > best) {
+      best = sum;
+      if (first != nullptr) *first = c;
+    }
+  }
+  return best;
+}
+
 // The widest fan-in check: for every node v, v and the producers of what
 // it reads must fit the SRAM of the best max_hops + 1 consecutive chips
 // (edges span at most max_hops chips). Proves infeasibility in the terms a
@@ -175,16 +190,8 @@ absl::Status CheckFanIn(const Problem& problem) {
   const int chips = problem.num_chips();
   const int span = problem.max_hops() + 1;
   if (span >= chips) return absl::OkStatus();
-  double window = 0;
   int first = 0;
-  for (int c = 0; c + span <= chips; ++c) {
-    double sum = 0;
-    for (int k = c; k < c + span; ++k) sum += hw.chip(k).sram_bytes;
-    if (sum > window) {
-      window = sum;
-      first = c;
-    }
-  }
+  const double window = BestWindow(hw, span, &first);
   for (int v = 0; v < g.num_nodes(); ++v) {
     const absl::Span<const int> preds = g.predecessors(v);
     if (preds.empty()) continue;
@@ -215,12 +222,7 @@ absl::Status CheckSkips(const Problem& problem) {
   const int chips = problem.num_chips();
   const int span = problem.max_hops() + 1;
   if (span >= chips) return absl::OkStatus();
-  double window = 0;
-  for (int c = 0; c + span <= chips; ++c) {
-    double sum = 0;
-    for (int k = c; k < c + span; ++k) sum += hw.chip(k).sram_bytes;
-    window = std::max(window, sum);
-  }
+  const double window = BestWindow(hw, span, nullptr);
   // It runs before every repair: a few milliseconds at most.
   constexpr int64_t kMaxWork = 4'000'000;
   int64_t work = 0;

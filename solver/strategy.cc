@@ -24,6 +24,11 @@ absl::string_view EndReasonName(EndReason reason) {
   return "unknown";
 }
 
+bool IsWarmStart(const Problem& problem, absl::Span<const int> p) {
+  return static_cast<int>(p.size()) == problem.num_nodes() &&
+         Evaluator(problem).IsValid(p);
+}
+
 std::vector<std::string> StrategyNames() {
   return {"auto", "exact", "anneal", "constructive", "random"};
 }

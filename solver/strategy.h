@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "solver/evaluator.h"
 #include "solver/placement.h"
 #include "solver/problem.h"
@@ -108,6 +109,10 @@ struct StrategyOptions {
   // 0 = its default.
   int64_t exact_memory_bytes = 0;
 };
+
+// True when `p` can warm-start a search of `problem` (StrategyOptions::
+// initial): one chip per node, and a valid placement. Checking allocates.
+bool IsWarmStart(const Problem& problem, absl::Span<const int> p);
 
 // The classical strategies by name: "auto", "exact", "constructive",
 // "anneal", "random".
