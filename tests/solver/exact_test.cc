@@ -425,6 +425,20 @@ INSTANTIATE_TEST_SUITE_P(
       return absl::StrCat(info.param.graph, "_", info.param.preset);
     });
 
+TEST(ExactTest, AnInvalidIncumbentIsRejected) {
+  absl::StatusOr<Problem> problem = ChainProblem();
+  ASSERT_TRUE(problem.ok());
+  ExactOptions options;
+  options.incumbent = {1, 0, 0, 0};  // a -> b flows backwards
+  absl::StatusOr<ExactResult> r = SolveExact(*problem, options);
+  EXPECT_EQ(r.status(),
+            absl::InvalidArgumentError(
+                "exact search: the incumbent is not a valid placement"));
+  options.incumbent = {0, 0};  // too short
+  EXPECT_EQ(SolveExact(*problem, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // The chain of HandWorkedChain through the strategy interface.
 TEST(ExactStrategyTest, ConvergesWithTheProofAndReportsTheIncumbentFirst) {
   absl::StatusOr<Problem> problem = ChainProblem();
