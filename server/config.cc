@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -48,10 +49,11 @@ Setter Int(int ServerConfig::*field, int lo, int hi) {
   };
 }
 
+// For int and int64_t fields alike.
 template <typename Get>
-Setter IntAt(Get get, int lo, int hi) {
+Setter IntAt(Get get, int64_t lo, int64_t hi) {
   return [=](absl::string_view v, ServerConfig* c) {
-    int x;
+    std::remove_pointer_t<decltype(get(c))> x;
     if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) {
       return Bad("", v, absl::StrCat("an integer in ", lo, "..", hi));
     }
@@ -168,9 +170,38 @@ const std::vector<FlagDef>& Flags() {
        IntAt([](ServerConfig* c) { return &c->server.max_message_bytes; }, 1,
              (1 << 30) + ((1 << 30) - 1))},
       {"max-threads", "N", "256",
-       "gRPC handler threads (each open stream holds one)",
+       "threads for gRPC's health and reflection services (Partitioner calls "
+       "hold none while they wait)",
        IntAt([](ServerConfig* c) { return &c->server.max_threads; }, 2,
              1 << 16)},
+      {"handler-threads", "N", "twice --workers, at least 4",
+       "threads that parse requests, import graphs, evaluate and repair",
+       IntAt([](ServerConfig* c) { return &c->server.service.pool.threads; }, 1,
+             1024)},
+      {"max-pending-requests", "N", "64",
+       "requests waiting for a handler thread; beyond, RESOURCE_EXHAUSTED",
+       IntAt([](ServerConfig* c) { return &c->server.service.pool.max_queue; },
+             0, 1 << 20)},
+      {"max-inflight-bytes", "N", "134217728",
+       "request bytes held by requests being handled (a parsed graph takes "
+       "about 6x its bytes); beyond, RESOURCE_EXHAUSTED",
+       IntAt([](ServerConfig* c) { return &c->server.service.pool.max_bytes; },
+             1, int64_t{1} << 40)},
+      {"max-streams", "N", "4096",
+       "Partition and WatchJob streams open at once; beyond, "
+       "RESOURCE_EXHAUSTED",
+       IntAt(
+           [](ServerConfig* c) {
+             return &c->server.service.streams.max_streams;
+           },
+           1, 1 << 24)},
+      {"max-streams-per-client", "N", "1024",
+       "streams one client host may hold open; beyond, RESOURCE_EXHAUSTED",
+       IntAt(
+           [](ServerConfig* c) {
+             return &c->server.service.streams.max_streams_per_client;
+           },
+           1, 1 << 24)},
       {"tls-cert", "FILE", "none (plaintext)",
        "PEM certificate chain; with --tls-key the server speaks TLS",
        StringAt([](ServerConfig* c) { return &c->server.tls_cert_file; })},
@@ -252,7 +283,9 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
                                          const EnvLookup& env, bool* help) {
   ServerConfig config;
   config.jobs.workers = AvailableCpus();
-  config.engine.max_repairs = 0;  // unset: as many as workers (below)
+  config.engine.max_repairs = 0;           // unset: as many as workers (below)
+  config.server.service.pool.threads = 0;  // unset: from workers (below)
+  config.server.service.pool.max_bytes = int64_t{128} << 20;
   *help = false;
   for (const FlagDef& f : Flags()) {
     const std::string var = EnvName(f.name);
@@ -304,6 +337,9 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
   }
   if (config.engine.max_repairs == 0) {
     config.engine.max_repairs = config.jobs.workers;
+  }
+  if (config.server.service.pool.threads == 0) {
+    config.server.service.pool.threads = std::max(4, 2 * config.jobs.workers);
   }
   config.server.address = absl::StrCat(
       config.host.find(':') != std::string::npos && config.host.front() != '['

@@ -82,6 +82,11 @@ JobSnapshot Job::Snapshot() const {
   return snap_;
 }
 
+uint64_t Job::version() const {
+  absl::MutexLock lock(&mu_);
+  return snap_.version;
+}
+
 JobSnapshot Job::WaitForChange(uint64_t seen_version,
                                absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
@@ -377,6 +382,12 @@ bool JobManager::WaitIdle(absl::Time deadline) const {
   };
   return mu_.AwaitWithDeadline(
       absl::Condition(+idle, const_cast<const JobManager*>(this)), deadline);
+}
+
+bool JobManager::queue_full() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size()) + running_ >=
+         static_cast<int>(workers_.size()) + options_.max_queue;
 }
 
 int JobManager::queued() const {

@@ -138,6 +138,8 @@ class Job {
 
   const std::string& id() const { return id_; }
   JobSnapshot Snapshot() const;
+  // Snapshot().version without the copy, for watchers that poll.
+  uint64_t version() const;
   // Blocks until the version differs from `seen_version`, or for `timeout`;
   // returns the snapshot either way. Watchers poll their own cancellation
   // between calls.
@@ -242,6 +244,8 @@ class JobManager {
   bool WaitIdle(absl::Time deadline) const;
 
   int queued() const;
+  // Whether Submit would refuse a job that needs a worker now.
+  bool queue_full() const;
   int running() const;
   bool draining() const;
 

@@ -5,6 +5,7 @@
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
@@ -60,6 +61,12 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 
 }  // namespace
 
+int MaxRequestBytes(int max_message_bytes, int max_nodes) {
+  const int64_t by_nodes =
+      std::max(kMinRequestBytes, int64_t{max_nodes} * kMaxBytesPerNode);
+  return static_cast<int>(std::min<int64_t>(max_message_bytes, by_nodes));
+}
+
 absl::StatusOr<std::unique_ptr<PartitionServer>> PartitionServer::Start(
     const ServerOptions& options, Engine* engine, JobManager* jobs,
     Telemetry* telemetry) {
@@ -73,6 +80,7 @@ absl::StatusOr<std::unique_ptr<PartitionServer>> PartitionServer::Start(
 
   std::unique_ptr<PartitionServer> server(new PartitionServer());
   server->jobs_ = jobs;
+  server->telemetry_ = telemetry;
   server->service_ = std::make_unique<PartitionerService>(
       options.service, engine, jobs, telemetry);
 
@@ -84,7 +92,8 @@ absl::StatusOr<std::unique_ptr<PartitionServer>> PartitionServer::Start(
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, *creds, &server->port_);
   builder.RegisterService(server->service_.get());
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxReceiveMessageSize(
+      MaxRequestBytes(options.max_message_bytes, engine->options().max_nodes));
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   grpc::ResourceQuota quota("mcmpart-server");
   quota.SetMaxThreads(options.max_threads);
@@ -115,10 +124,32 @@ absl::StatusOr<std::unique_ptr<PartitionServer>> PartitionServer::Start(
     health->SetServingStatus(true);
     health->SetServingStatus(kServiceName, true);
   }
+  server->monitor_ =
+      std::thread([p = server.get(), period = options.load_period] {
+        p->MonitorLoad(period);
+      });
   return server;
 }
 
 PartitionServer::~PartitionServer() { Shutdown(absl::ZeroDuration()); }
+
+void PartitionServer::MonitorLoad(absl::Duration period) {
+  bool was_saturated = false;
+  absl::MutexLock lock(&mu_);
+  while (!shutting_down_) {
+    mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), period);
+    if (shutting_down_) break;
+    const bool saturated = service_->saturated();
+    if (saturated != was_saturated) {
+      if (grpc::HealthCheckServiceInterface* health =
+              server_->GetHealthCheckService()) {
+        health->SetServingStatus(kServiceName, !saturated);
+      }
+      was_saturated = saturated;
+    }
+    if (telemetry_) telemetry_->OnServiceLoad(service_->load(), saturated);
+  }
+}
 
 bool PartitionServer::serving() const {
   absl::MutexLock lock(&mu_);
@@ -133,6 +164,12 @@ void PartitionServer::Shutdown(absl::Duration grace) {
       return;
     }
     shutting_down_ = true;
+  }
+  if (monitor_.joinable()) monitor_.join();
+  if (server_ == nullptr) {  // Start failed before the server existed
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    return;
   }
   const absl::Time start = absl::Now();
   // Load balancers stop sending work first; the health service ignores

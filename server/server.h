@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -22,11 +23,15 @@ struct ServerOptions {
   // host:port; port 0 picks a free one (see PartitionServer::port()).
   std::string address = "0.0.0.0:50051";
   // Largest request or reply message, in bytes; larger requests fail with
-  // RESOURCE_EXHAUSTED before any handler runs.
+  // RESOURCE_EXHAUSTED before any handler runs. Requests are further capped
+  // at kMaxBytesPerNode per --max-nodes (MaxRequestBytes), so that a small
+  // node limit also bounds what a request may cost to receive.
   int max_message_bytes = 64 << 20;
-  // Threads gRPC may use for handlers (each open stream holds one); calls
-  // beyond fail with RESOURCE_EXHAUSTED.
+  // Threads for gRPC's synchronous services (health, reflection); the
+  // Partitioner service holds no thread per call (service.h).
   int max_threads = 256;
+  // How often health and the load metrics are refreshed.
+  absl::Duration load_period = absl::Milliseconds(100);
   // PEM files. With cert and key the server speaks TLS; with a client CA as
   // well it requires and verifies client certificates (mTLS).
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
@@ -44,6 +49,15 @@ struct ServerOptions {
   bool reflection = true;
   ServiceOptions service;
 };
+
+// Bytes a request may take per node of --max-nodes (a graph node is about
+// 100 bytes on the wire, an ONNX node with its stripped initializers a few
+// hundred), and the floor of the request limit.
+inline constexpr int64_t kMaxBytesPerNode = 2048;
+inline constexpr int64_t kMinRequestBytes = 4 << 20;
+// The largest request accepted: min(max_message_bytes,
+// max(kMinRequestBytes, max_nodes * kMaxBytesPerNode)).
+int MaxRequestBytes(int max_message_bytes, int max_nodes);
 
 // Owns the grpc::Server and the service; the engine, job manager and
 // telemetry are the caller's and must outlive it.
@@ -72,16 +86,27 @@ class PartitionServer {
   // NOT_SERVING after Shutdown began.
   bool serving() const;
 
+  // The service's load now.
+  ServiceLoad load() const { return service_->load(); }
+
  private:
   PartitionServer() = default;
 
+  // Sets the service's health (NOT_SERVING while saturated, so that
+  // readiness probes send new work elsewhere; the overall "" status stays
+  // SERVING, so liveness does not restart a busy server) and reports the
+  // load, every load_period until Shutdown.
+  void MonitorLoad(absl::Duration period);
+
   JobManager* jobs_ = nullptr;
+  Telemetry* telemetry_ = nullptr;
   std::unique_ptr<PartitionerService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   mutable absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread monitor_;
 };
 
 }  // namespace mcmpart::server

@@ -1,17 +1,19 @@
 #include "server/service.h"
 
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <chrono>
 #include <exception>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
-#include "absl/synchronization/notification.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "server/status.h"
+#include "server/wire_scan.h"
 #include "solver/strategy.h"
 
 namespace mcmpart::server {
@@ -20,12 +22,16 @@ namespace {
 constexpr char kUnary[] = "unary";
 constexpr char kServerStream[] = "server_stream";
 
+// Field paths from each request message to its ProblemSpec (wire_scan.h).
+constexpr int kProblemOfRequest[] = {1};  // Partition, Evaluate, Repair
+constexpr int kProblemOfSubmit[] = {1, 1};
+
 double UnixSeconds(absl::Time t) {
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return 0;
   return absl::ToDoubleSeconds(t - absl::UnixEpoch());
 }
 
-absl::Time Deadline(const grpc::ServerContext& context) {
+absl::Time Deadline(const grpc::CallbackServerContext& context) {
   const std::chrono::system_clock::time_point d = context.deadline();
   if (d == std::chrono::system_clock::time_point::max()) {
     return absl::InfiniteFuture();
@@ -51,88 +57,65 @@ v1::Job::State StateToProto(JobState state) {
   return v1::Job::STATE_UNSPECIFIED;
 }
 
-// Counts the call and keeps every exception inside the handler: one would
-// otherwise end the process and every job in it.
-template <typename Body>
-grpc::Status Handle(Telemetry* telemetry, absl::string_view method,
-                    absl::string_view type, Body&& body) {
-  const absl::Time start = absl::Now();
-  if (telemetry) telemetry->RpcStarted(method, type);
-  grpc::Status status;
-  try {
-    status = body();
-  } catch (const std::exception& e) {
-    status = grpc::Status(grpc::StatusCode::INTERNAL,
-                          absl::StrCat("internal error: ", e.what()));
-  } catch (...) {
-    status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
-  }
-  if (telemetry) {
-    telemetry->RpcHandled(method, type, status.error_code(),
-                          absl::Now() - start);
-  }
-  return status;
+absl::Status Draining() {
+  return absl::UnavailableError(
+      "the server is shutting down and accepts no new work; retry on another "
+      "replica");
 }
 
-// Stops a unary handler's work when its client goes away. gRPC's synchronous
-// API tells a handler nothing while it computes on its own thread, so a
-// cancelled or disconnected call would otherwise run to its time limit. A
-// small thread checks the call every `interval` and, once it is cancelled,
-// requests stop() (which the work polls). Call Finish when the work returns.
-class CancelWatcher {
- public:
-  // `work` names the work in the status ("repair").
-  CancelWatcher(grpc::ServerContext* context, absl::string_view work,
-                absl::Duration interval)
-      : work_(work), thread_([this, context, interval] {
-          while (!done_.WaitForNotificationWithTimeout(interval)) {
-            if (context->IsCancelled()) {
-              deadline_passed_ = absl::Now() >= Deadline(*context);
-              stop_.RequestStop();
-              return;
-            }
-          }
-        }) {}
-  ~CancelWatcher() { Finish(); }
-  CancelWatcher(const CancelWatcher&) = delete;
-  CancelWatcher& operator=(const CancelWatcher&) = delete;
-
-  const StopToken* stop() const { return &stop_; }
-
-  // Ends the watch. OK unless the call was cancelled and the work stopped:
-  // then CANCELLED, or DEADLINE_EXCEEDED when the call's deadline ended it.
-  grpc::Status Finish() {
-    if (thread_.joinable()) {
-      done_.Notify();
-      thread_.join();
-    }
-    if (!stop_.stop_requested()) return grpc::Status::OK;
-    if (deadline_passed_) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                          absl::StrCat("the call's deadline passed; the ",
-                                       work_, " was stopped"));
-    }
-    return grpc::Status(
-        grpc::StatusCode::CANCELLED,
-        absl::StrCat("the client cancelled the call or went away; the ", work_,
-                     " was stopped"));
+// Keeps every exception inside the call: one would otherwise end the
+// process and every job in it.
+template <typename Body>
+grpc::Status Guarded(Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("internal error: ", e.what()));
+  } catch (...) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
   }
-
- private:
-  const std::string work_;
-  absl::Notification done_;
-  StopToken stop_;
-  bool deadline_passed_ = false;  // read only after the join
-  std::thread thread_;            // last: starts once the rest exists
-};
-
-grpc::Status Draining() {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                      "the server is shutting down and accepts no new work; "
-                      "retry on another replica");
 }
 
 }  // namespace
+
+// One unary call: counts it and finishes it once. The request and reply
+// buffers stay valid until OnDone, which comes after Finish.
+class PartitionerService::UnaryCall : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall(ServiceEvents* events, absl::string_view method,
+            absl::Time deadline)
+      : events_(events),
+        method_(method),
+        deadline_(deadline),
+        start_(absl::Now()) {
+    if (events_) events_->RpcStarted(method_, kUnary);
+  }
+
+  const StopToken* stop() const { return &stop_; }
+  absl::Time deadline() const { return deadline_; }
+  bool cancelled() const { return stop_.stop_requested(); }
+
+  void Done(const grpc::Status& status) {
+    if (events_) {
+      events_->RpcHandled(method_, kUnary, status.error_code(),
+                          absl::Now() - start_);
+    }
+    Finish(status);
+  }
+
+  // The client cancelled or its deadline passed: work that polls the stop
+  // token (Repair) ends within its 100 ms.
+  void OnCancel() override { stop_.RequestStop(); }
+  void OnDone() override { delete this; }
+
+ private:
+  ServiceEvents* const events_;
+  const std::string method_;
+  const absl::Time deadline_;
+  const absl::Time start_;
+  StopToken stop_;
+};
 
 v1::Job JobToProto(const JobSnapshot& job, bool include_placement) {
   v1::Job out;
@@ -161,173 +144,312 @@ v1::Job JobToProto(const JobSnapshot& job, bool include_placement) {
 
 PartitionerService::PartitionerService(const ServiceOptions& options,
                                        Engine* engine, JobManager* jobs,
-                                       Telemetry* telemetry)
-    : options_(options), engine_(engine), jobs_(jobs), telemetry_(telemetry) {}
+                                       ServiceEvents* events)
+    : options_(options),
+      engine_(engine),
+      jobs_(jobs),
+      events_(events),
+      hub_(jobs, options.poll_interval, options.streams),
+      pool_(options.pool) {}
 
-grpc::Status PartitionerService::StreamJob(
-    grpc::ServerContext* context, Job& job,
-    grpc::ServerWriter<v1::PartitionUpdate>* writer, bool owns_job) {
-  uint64_t seen = 0;
-  uint64_t sent_best = 0;
-  while (true) {
-    const JobSnapshot snap = job.WaitForChange(seen, options_.poll_interval);
-    seen = snap.version;
-    if (context->IsCancelled()) {
-      // The client is gone (cancel, deadline or disconnect). A plain call's
-      // work is worth nothing now; a job's lives on for WatchJob.
-      if (owns_job) {
-        jobs_->Cancel(job, absl::Now() >= Deadline(*context)
-                               ? StopCause::kDeadline
-                               : StopCause::kCancelled);
-      }
-      return grpc::Status(grpc::StatusCode::CANCELLED,
-                          "the client cancelled the call or its deadline "
-                          "passed");
-    }
-    if (snap.done()) {
-      // A failed job without a placement has nothing to send but its status.
-      if (snap.status.ok() || snap.best) writer->Write(*snap.final_update);
-      return ToGrpcStatus(snap.status);
-    }
-    if (snap.best && snap.best_version > sent_best) {
-      sent_best = snap.best_version;
-      if (!writer->Write(*snap.best)) {
-        if (owns_job) jobs_->Cancel(job, StopCause::kCancelled);
-        return grpc::Status(grpc::StatusCode::CANCELLED,
-                            "the client went away");
-      }
+PartitionerService::~PartitionerService() = default;
+
+ServiceLoad PartitionerService::load() const {
+  return ServiceLoad{pool_.load(), hub_.open_streams()};
+}
+
+bool PartitionerService::saturated() const {
+  const ServiceLoad now = load();
+  return now.pool.queued >= pool_.options().max_queue ||
+         now.streams >= hub_.limits().max_streams || jobs_->queue_full();
+}
+
+grpc::Status PartitionerService::Parse(
+    absl::string_view method, const grpc::ByteBuffer& bytes,
+    absl::Span<const int> spec_path, google::protobuf::Message* message) const {
+  // ProtoBufferReader only reads the buffer; it wants a mutable pointer.
+  grpc::ByteBuffer* buffer = const_cast<grpc::ByteBuffer*>(&bytes);
+  if (!spec_path.empty()) {
+    grpc::ProtoBufferReader scan(buffer);
+    const int64_t nodes = CountGraphNodes(&scan, spec_path);
+    const int max_nodes = engine_->options().max_nodes;
+    if (nodes > max_nodes) {
+      if (events_) events_->OnRefused("nodes");
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrFormat("the graph has %d nodes; this server accepts at "
+                          "most %d (--max-nodes)",
+                          nodes, max_nodes));
     }
   }
+  grpc::ProtoBufferReader reader(buffer);
+  if (!message->ParseFromZeroCopyStream(&reader)) {
+    if (events_) events_->OnMalformedRequest(method);
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrFormat("the request (%d bytes) could not be parsed as %s: "
+                        "it is truncated, not protobuf, or has a string "
+                        "field that is not UTF-8",
+                        bytes.Length(), message->GetTypeName()));
+  }
+  return grpc::Status::OK;
 }
 
-grpc::Status PartitionerService::Partition(
-    grpc::ServerContext* context, const v1::PartitionRequest* request,
-    grpc::ServerWriter<v1::PartitionUpdate>* writer) {
-  return Handle(telemetry_, "Partition", kServerStream, [&] {
-    if (jobs_->draining()) return Draining();
-    absl::StatusOr<JobSpec> spec = engine_->PrepareSearch(*request);
-    if (!spec.ok()) return ToGrpcStatus(spec.status());
-    spec->retained = false;
-    spec->deadline = Deadline(*context);
-    absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Submit(*std::move(spec));
-    if (!job.ok()) return ToGrpcStatus(job.status());
-    return StreamJob(context, **job, writer, /*owns_job=*/true);
-  });
-}
-
-grpc::Status PartitionerService::SubmitJob(grpc::ServerContext* context,
-                                           const v1::SubmitJobRequest* request,
-                                           v1::Job* reply) {
-  return Handle(telemetry_, "SubmitJob", kUnary, [&] {
-    if (jobs_->draining()) return Draining();
-    absl::StatusOr<JobSpec> spec = engine_->PrepareSearch(request->request());
-    if (!spec.ok()) return ToGrpcStatus(spec.status());
-    spec->retained = true;
-    absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Submit(*std::move(spec));
-    if (!job.ok()) return ToGrpcStatus(job.status());
-    *reply = JobToProto((*job)->Snapshot(), /*include_placement=*/true);
-    return grpc::Status::OK;
-  });
-}
-
-grpc::Status PartitionerService::WatchJob(
-    grpc::ServerContext* context, const v1::WatchJobRequest* request,
-    grpc::ServerWriter<v1::PartitionUpdate>* writer) {
-  return Handle(telemetry_, "WatchJob", kServerStream, [&] {
-    absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Find(request->id());
-    if (!job.ok()) return ToGrpcStatus(job.status());
-    return StreamJob(context, **job, writer, /*owns_job=*/false);
-  });
-}
-
-grpc::Status PartitionerService::GetJob(grpc::ServerContext* context,
-                                        const v1::GetJobRequest* request,
-                                        v1::Job* reply) {
-  return Handle(telemetry_, "GetJob", kUnary, [&] {
-    absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Find(request->id());
-    if (!job.ok()) return ToGrpcStatus(job.status());
-    *reply = JobToProto((*job)->Snapshot(), /*include_placement=*/true);
-    return grpc::Status::OK;
-  });
-}
-
-grpc::Status PartitionerService::ListJobs(grpc::ServerContext* context,
-                                          const v1::ListJobsRequest* request,
-                                          v1::ListJobsResponse* reply) {
-  return Handle(telemetry_, "ListJobs", kUnary, [&] {
-    if (request->limit() < 0) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "limit must be >= 0 (0 = 100)");
-    }
-    const int limit = request->limit() == 0 ? 100 : request->limit();
-    absl::flat_hash_set<int> states(request->states().begin(),
-                                    request->states().end());
-    for (const JobSnapshot& job : jobs_->List()) {
-      if (reply->jobs_size() >= limit) break;
-      if (!states.empty() && !states.contains(StateToProto(job.state))) {
-        continue;
+template <typename Request, typename Body>
+grpc::ServerUnaryReactor* PartitionerService::Unary(
+    absl::string_view method, grpc::CallbackServerContext* context,
+    const grpc::ByteBuffer* request, grpc::ByteBuffer* reply, Where where,
+    absl::Span<const int> spec_path, Body body) {
+  auto* call = new UnaryCall(events_, method, Deadline(*context));
+  auto run = [this, call, request, reply, spec_path, method,
+              body = std::move(body)]() {
+    const grpc::Status status = Guarded([&]() -> grpc::Status {
+      if (call->cancelled()) {
+        return grpc::Status(grpc::StatusCode::CANCELLED,
+                            "the client cancelled the call before it ran");
       }
-      *reply->add_jobs() = JobToProto(job, !request->omit_placements());
-    }
-    return grpc::Status::OK;
-  });
+      Request parsed;
+      if (grpc::Status s = Parse(method, *request, spec_path, &parsed);
+          !s.ok()) {
+        return s;
+      }
+      absl::StatusOr<std::unique_ptr<google::protobuf::Message>> out =
+          body(parsed, *call);
+      if (!out.ok()) return ToGrpcStatus(out.status());
+      if (!SerializeTo(**out, reply)) {
+        return grpc::Status(grpc::StatusCode::INTERNAL,
+                            "the reply could not be serialized");
+      }
+      return grpc::Status::OK;
+    });
+    call->Done(status);
+  };
+  if (where == Where::kInline) {
+    run();
+    return call;
+  }
+  if (absl::Status s = pool_.Schedule(std::move(run), request->Length());
+      !s.ok()) {
+    if (events_) events_->OnRefused("pool");
+    call->Done(ToGrpcStatus(s));
+  }
+  return call;
 }
 
-grpc::Status PartitionerService::CancelJob(grpc::ServerContext* context,
-                                           const v1::CancelJobRequest* request,
-                                           v1::Job* reply) {
-  return Handle(telemetry_, "CancelJob", kUnary, [&] {
-    absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Find(request->id());
+JobStream* PartitionerService::NewStream(absl::string_view method,
+                                         grpc::CallbackServerContext* context,
+                                         bool* opened) {
+  if (events_) events_->RpcStarted(method, kServerStream);
+  const std::string client = StreamHub::ClientOf(context->peer());
+  const absl::Status open = hub_.Open(client);
+  auto on_done = [events = events_, method = std::string(method),
+                  start = absl::Now()](const grpc::Status& s) {
+    if (events) {
+      events->RpcHandled(method, kServerStream, s.error_code(),
+                         absl::Now() - start);
+    }
+  };
+  auto* stream =
+      new JobStream(&hub_, open.ok() ? client : std::string(), on_done);
+  if (!open.ok()) {
+    if (events_) {
+      events_->OnRefused(absl::StrContains(open.message(), "per client")
+                             ? "streams_per_client"
+                             : "streams");
+    }
+    stream->FinishEarly(ToGrpcStatus(open));
+  }
+  *opened = open.ok();
+  return stream;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::Partition(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  bool opened = false;
+  JobStream* stream = NewStream("Partition", context, &opened);
+  if (!opened) return stream;
+  if (jobs_->draining()) {
+    stream->FinishEarly(ToGrpcStatus(Draining()));
+    return stream;
+  }
+  const absl::Time deadline = Deadline(*context);
+  auto run = [this, stream, request, deadline] {
+    const grpc::Status status = Guarded([&]() -> grpc::Status {
+      if (stream->cancelled()) {
+        return grpc::Status(grpc::StatusCode::CANCELLED,
+                            "the client cancelled the call before it ran");
+      }
+      v1::PartitionRequest parsed;
+      if (grpc::Status s =
+              Parse("Partition", *request, kProblemOfRequest, &parsed);
+          !s.ok()) {
+        return s;
+      }
+      absl::StatusOr<JobSpec> spec = engine_->PrepareSearch(parsed);
+      if (!spec.ok()) return ToGrpcStatus(spec.status());
+      spec->retained = false;
+      spec->deadline = deadline;
+      absl::StatusOr<std::shared_ptr<Job>> job =
+          jobs_->Submit(*std::move(spec));
+      if (!job.ok()) return ToGrpcStatus(job.status());
+      stream->Attach(*std::move(job), /*owns_job=*/true, deadline);
+      return grpc::Status::OK;
+    });
+    if (!status.ok()) stream->FinishEarly(status);
+  };
+  if (absl::Status s = pool_.Schedule(std::move(run), request->Length());
+      !s.ok()) {
+    if (events_) events_->OnRefused("pool");
+    stream->FinishEarly(ToGrpcStatus(s));
+  }
+  return stream;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::WatchJob(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  bool opened = false;
+  JobStream* stream = NewStream("WatchJob", context, &opened);
+  if (!opened) return stream;
+  const grpc::Status status = Guarded([&]() -> grpc::Status {
+    v1::WatchJobRequest parsed;
+    if (grpc::Status s = Parse("WatchJob", *request, {}, &parsed); !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Find(parsed.id());
     if (!job.ok()) return ToGrpcStatus(job.status());
-    jobs_->Cancel(**job, StopCause::kCancelled);
-    // The work stops within 100 ms; waiting that long lets the reply carry
-    // the final state in the usual case without holding the caller long.
-    const absl::Time until = absl::Now() + options_.cancel_wait;
-    JobSnapshot snap = (*job)->Snapshot();
-    while (!snap.done() && absl::Now() < until) {
-      snap = (*job)->WaitForChange(snap.version, until - absl::Now());
-    }
-    *reply = JobToProto(snap, /*include_placement=*/true);
+    stream->Attach(*std::move(job), /*owns_job=*/false, Deadline(*context));
     return grpc::Status::OK;
   });
+  if (!status.ok()) stream->FinishEarly(status);
+  return stream;
 }
 
-grpc::Status PartitionerService::Evaluate(grpc::ServerContext* context,
-                                          const v1::EvaluateRequest* request,
-                                          v1::Evaluation* reply) {
-  return Handle(telemetry_, "Evaluate", kUnary, [&] {
-    if (jobs_->draining()) return Draining();
-    absl::StatusOr<v1::Evaluation> e = engine_->Evaluate(*request);
-    if (!e.ok()) return ToGrpcStatus(e.status());
-    *reply = *std::move(e);
-    return grpc::Status::OK;
-  });
+using Reply = absl::StatusOr<std::unique_ptr<google::protobuf::Message>>;
+
+grpc::ServerUnaryReactor* PartitionerService::SubmitJob(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* reply) {
+  return Unary<v1::SubmitJobRequest>(
+      "SubmitJob", context, request, reply, Where::kPool, kProblemOfSubmit,
+      [this](const v1::SubmitJobRequest& r, UnaryCall&) -> Reply {
+        if (jobs_->draining()) return Draining();
+        absl::StatusOr<JobSpec> spec = engine_->PrepareSearch(r.request());
+        if (!spec.ok()) return spec.status();
+        spec->retained = true;
+        absl::StatusOr<std::shared_ptr<Job>> job =
+            jobs_->Submit(*std::move(spec));
+        if (!job.ok()) return job.status();
+        return std::make_unique<v1::Job>(
+            JobToProto((*job)->Snapshot(), /*include_placement=*/true));
+      });
 }
 
-grpc::Status PartitionerService::Repair(grpc::ServerContext* context,
-                                        const v1::RepairRequest* request,
-                                        v1::RepairReport* reply) {
-  return Handle(telemetry_, "Repair", kUnary, [&] {
-    if (jobs_->draining()) return Draining();
-    CancelWatcher watcher(context, "repair", options_.poll_interval);
-    absl::StatusOr<v1::RepairReport> r =
-        engine_->Repair(*request, Deadline(*context), watcher.stop());
-    // A cancelled call's reply (the best so far, or the solver's CANCELLED)
-    // reaches nobody; the status says why the repair ended.
-    if (grpc::Status s = watcher.Finish(); !s.ok()) return s;
-    if (!r.ok()) return ToGrpcStatus(r.status());
-    *reply = *std::move(r);
-    return grpc::Status::OK;
-  });
+grpc::ServerUnaryReactor* PartitionerService::GetJob(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* reply) {
+  return Unary<v1::GetJobRequest>(
+      "GetJob", context, request, reply, Where::kInline, {},
+      [this](const v1::GetJobRequest& r, UnaryCall&) -> Reply {
+        absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Find(r.id());
+        if (!job.ok()) return job.status();
+        return std::make_unique<v1::Job>(
+            JobToProto((*job)->Snapshot(), /*include_placement=*/true));
+      });
 }
 
-grpc::Status PartitionerService::ListPolicies(
-    grpc::ServerContext* context, const v1::ListPoliciesRequest* request,
-    v1::ListPoliciesResponse* reply) {
-  return Handle(telemetry_, "ListPolicies", kUnary, [&] {
-    *reply = engine_->ListPolicies();
-    return grpc::Status::OK;
-  });
+grpc::ServerUnaryReactor* PartitionerService::ListJobs(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* reply) {
+  return Unary<v1::ListJobsRequest>(
+      "ListJobs", context, request, reply, Where::kInline, {},
+      [this](const v1::ListJobsRequest& r, UnaryCall&) -> Reply {
+        if (r.limit() < 0) {
+          return absl::InvalidArgumentError("limit must be >= 0 (0 = 100)");
+        }
+        const int limit = r.limit() == 0 ? 100 : r.limit();
+        absl::flat_hash_set<int> states(r.states().begin(), r.states().end());
+        auto out = std::make_unique<v1::ListJobsResponse>();
+        for (const JobSnapshot& job : jobs_->List()) {
+          if (out->jobs_size() >= limit) break;
+          if (!states.empty() && !states.contains(StateToProto(job.state))) {
+            continue;
+          }
+          *out->add_jobs() = JobToProto(job, !r.omit_placements());
+        }
+        return out;
+      });
+}
+
+grpc::ServerUnaryReactor* PartitionerService::CancelJob(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* reply) {
+  // On the pool: it waits for the job to end.
+  return Unary<v1::CancelJobRequest>(
+      "CancelJob", context, request, reply, Where::kPool, {},
+      [this](const v1::CancelJobRequest& r, UnaryCall&) -> Reply {
+        absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Find(r.id());
+        if (!job.ok()) return job.status();
+        jobs_->Cancel(**job, StopCause::kCancelled);
+        // The work stops within 100 ms; waiting that long lets the reply
+        // carry the final state in the usual case without holding the
+        // caller long.
+        const absl::Time until = absl::Now() + options_.cancel_wait;
+        JobSnapshot snap = (*job)->Snapshot();
+        while (!snap.done() && absl::Now() < until) {
+          snap = (*job)->WaitForChange(snap.version, until - absl::Now());
+        }
+        return std::make_unique<v1::Job>(
+            JobToProto(snap, /*include_placement=*/true));
+      });
+}
+
+grpc::ServerUnaryReactor* PartitionerService::Evaluate(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* reply) {
+  return Unary<v1::EvaluateRequest>(
+      "Evaluate", context, request, reply, Where::kPool, kProblemOfRequest,
+      [this](const v1::EvaluateRequest& r, UnaryCall&) -> Reply {
+        if (jobs_->draining()) return Draining();
+        absl::StatusOr<v1::Evaluation> e = engine_->Evaluate(r);
+        if (!e.ok()) return e.status();
+        return std::make_unique<v1::Evaluation>(*std::move(e));
+      });
+}
+
+grpc::ServerUnaryReactor* PartitionerService::Repair(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* reply) {
+  return Unary<v1::RepairRequest>(
+      "Repair", context, request, reply, Where::kPool, kProblemOfRequest,
+      [this](const v1::RepairRequest& r, UnaryCall& call) -> Reply {
+        if (jobs_->draining()) return Draining();
+        absl::StatusOr<v1::RepairReport> report =
+            engine_->Repair(r, call.deadline(), call.stop());
+        // A cancelled call's reply (the best so far, or the solver's
+        // CANCELLED) reaches nobody; the status says why the repair ended.
+        if (call.cancelled()) {
+          if (absl::Now() >= call.deadline()) {
+            return absl::DeadlineExceededError(
+                "the call's deadline passed; the repair was stopped");
+          }
+          return absl::CancelledError(
+              "the client cancelled the call or went away; the repair was "
+              "stopped");
+        }
+        if (!report.ok()) return report.status();
+        return std::make_unique<v1::RepairReport>(*std::move(report));
+      });
+}
+
+grpc::ServerUnaryReactor* PartitionerService::ListPolicies(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* reply) {
+  return Unary<v1::ListPoliciesRequest>(
+      "ListPolicies", context, request, reply, Where::kInline, {},
+      [this](const v1::ListPoliciesRequest&, UnaryCall&) -> Reply {
+        return std::make_unique<v1::ListPoliciesResponse>(
+            engine_->ListPolicies());
+      });
 }
 
 }  // namespace mcmpart::server

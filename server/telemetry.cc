@@ -140,7 +140,45 @@ Telemetry::Telemetry(bool log_jobs)
                              .Help("Time spent fine-tuning a policy copy per "
                                    "request.")
                              .Register(*registry_)
-                             .Add({}, LatencyBuckets())) {}
+                             .Add({}, LatencyBuckets())),
+      malformed_(prometheus::BuildCounter()
+                     .Name("mcmpart_requests_malformed_total")
+                     .Help("Requests whose bytes did not parse as their "
+                           "message (INVALID_ARGUMENT), by method.")
+                     .Register(*registry_)),
+      refused_(prometheus::BuildCounter()
+                   .Name("mcmpart_requests_refused_total")
+                   .Help("Calls refused for load before any work, by "
+                         "reason: streams, streams_per_client, pool, nodes.")
+                   .Register(*registry_)),
+      streams_open_(prometheus::BuildGauge()
+                        .Name("mcmpart_streams_open")
+                        .Help("Partition and WatchJob streams open.")
+                        .Register(*registry_)
+                        .Add({})),
+      handlers_busy_(prometheus::BuildGauge()
+                         .Name("mcmpart_handlers_busy")
+                         .Help("Request handler threads running work.")
+                         .Register(*registry_)
+                         .Add({})),
+      handlers_queued_(prometheus::BuildGauge()
+                           .Name("mcmpart_handlers_queued")
+                           .Help("Requests waiting for a handler thread.")
+                           .Register(*registry_)
+                           .Add({})),
+      request_bytes_(prometheus::BuildGauge()
+                         .Name("mcmpart_request_bytes_in_flight")
+                         .Help("Bytes of requests admitted and not yet "
+                               "handled.")
+                         .Register(*registry_)
+                         .Add({})),
+      saturated_(prometheus::BuildGauge()
+                     .Name("mcmpart_saturated")
+                     .Help("1 while new work would be refused for load "
+                           "(health then says NOT_SERVING for the "
+                           "service).")
+                     .Register(*registry_)
+                     .Add({})) {}
 
 std::string Telemetry::Render() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());
@@ -164,6 +202,22 @@ void Telemetry::RpcHandled(absl::string_view method, absl::string_view type,
   handled_.Add(with_code).Increment();
   handling_seconds_.Add(labels, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Telemetry::OnMalformedRequest(absl::string_view method) {
+  malformed_.Add({{"grpc_method", std::string(method)}}).Increment();
+}
+
+void Telemetry::OnRefused(absl::string_view reason) {
+  refused_.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void Telemetry::OnServiceLoad(const ServiceLoad& load, bool saturated) {
+  streams_open_.Set(load.streams);
+  handlers_busy_.Set(load.pool.busy);
+  handlers_queued_.Set(load.pool.queued);
+  request_bytes_.Set(static_cast<double>(load.pool.bytes));
+  saturated_.Set(saturated ? 1 : 0);
 }
 
 void Telemetry::RecordFineTune(absl::Duration time) {

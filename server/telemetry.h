@@ -21,10 +21,11 @@
 #include "prometheus/registry.h"
 #include "server/engine.h"
 #include "server/job_manager.h"
+#include "server/service.h"
 
 namespace mcmpart::server {
 
-class Telemetry : public JobEvents, public EngineEvents {
+class Telemetry : public JobEvents, public EngineEvents, public ServiceEvents {
  public:
   // `log_jobs`: write a structured line at each job start and end.
   explicit Telemetry(bool log_jobs);
@@ -34,11 +35,13 @@ class Telemetry : public JobEvents, public EngineEvents {
   // The text exposition format of every metric (for tests and debugging).
   std::string Render() const;
 
-  // One RPC: call RpcStarted when it begins and RpcHandled when it ends.
-  // `type` is "unary" or "server_stream"; `code` a grpc::StatusCode value.
-  void RpcStarted(absl::string_view method, absl::string_view type);
+  // ServiceEvents.
+  void RpcStarted(absl::string_view method, absl::string_view type) override;
   void RpcHandled(absl::string_view method, absl::string_view type, int code,
-                  absl::Duration latency);
+                  absl::Duration latency) override;
+  void OnMalformedRequest(absl::string_view method) override;
+  void OnRefused(absl::string_view reason) override;
+  void OnServiceLoad(const ServiceLoad& load, bool saturated) override;
 
   // For strategies that fine-tune a policy per request.
   void RecordFineTune(absl::Duration time);
@@ -75,6 +78,13 @@ class Telemetry : public JobEvents, public EngineEvents {
   prometheus::Histogram& repair_seconds_;
   prometheus::Histogram& quality_;
   prometheus::Histogram& fine_tune_seconds_;
+  prometheus::Family<prometheus::Counter>& malformed_;
+  prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Gauge& streams_open_;
+  prometheus::Gauge& handlers_busy_;
+  prometheus::Gauge& handlers_queued_;
+  prometheus::Gauge& request_bytes_;
+  prometheus::Gauge& saturated_;
 };
 
 }  // namespace mcmpart::server
