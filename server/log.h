@@ -38,6 +38,12 @@ void LogLine(absl::string_view level, absl::string_view event,
 // Turns logging off (tests keep their output readable).
 void SetLogEnabled(bool enabled);
 
+// Sends protobuf's own messages (one per malformed string field a client
+// sends, for example) through LogLine as event "protobuf", at most
+// `per_minute` a minute; the rest are counted in the next line's
+// "suppressed" field. A client sending garbage cannot flood the log.
+void RouteProtobufLogs(int per_minute = 10);
+
 }  // namespace mcmpart::server
 
 #endif  // MCMPART_SERVER_LOG_H_

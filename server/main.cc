@@ -51,6 +51,7 @@ int Run(const std::vector<std::string>& args) {
     std::cerr << "mcmpart-server: " << config.status().message() << "\n";
     return 2;
   }
+  RouteProtobufLogs();
 
   // SIGTERM/SIGINT start the drain. A handler that writes to a pipe works
   // whichever thread the signal lands on: libraries (Torch, gRPC) start

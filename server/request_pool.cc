@@ -1,11 +1,17 @@
 #include "server/request_pool.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "solver/evaluator.h"
-
 namespace mcmpart::server {
+namespace {
+
+std::string Mib(int64_t bytes) {
+  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
+}  // namespace
 
 RequestPool::RequestPool(const RequestPoolOptions& options)
     : options_(options) {
@@ -37,9 +43,7 @@ absl::Status RequestPool::Schedule(std::function<void()> work, int64_t bytes) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "server busy: requests holding %s are being handled and this one "
         "has %s, over the limit (--max-inflight-bytes %s); retry later",
-        FormatBytes(static_cast<double>(bytes_)),
-        FormatBytes(static_cast<double>(bytes)),
-        FormatBytes(static_cast<double>(options_.max_bytes))));
+        Mib(bytes_), Mib(bytes), Mib(options_.max_bytes)));
   }
   bytes_ += bytes;
   queue_.push_back(Task{std::move(work), bytes});

@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <limits>
@@ -135,6 +136,7 @@ PartitionServer::~PartitionServer() { Shutdown(absl::ZeroDuration()); }
 
 void PartitionServer::MonitorLoad(absl::Duration period) {
   bool was_saturated = false;
+  bool trim_next = false;
   absl::MutexLock lock(&mu_);
   while (!shutting_down_) {
     mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), period);
@@ -148,6 +150,10 @@ void PartitionServer::MonitorLoad(absl::Duration period) {
       was_saturated = saturated;
     }
     if (telemetry_) telemetry_->OnServiceLoad(service_->load(), saturated);
+    // A large request's buffers are freed by gRPC after its call ended;
+    // trimming one period later returns them to the system.
+    if (trim_next) malloc_trim(0);
+    trim_next = service_->TakeTrimRequest();
   }
 }
 

@@ -83,9 +83,11 @@ grpc::Status Guarded(Body&& body) {
 // buffers stay valid until OnDone, which comes after Finish.
 class PartitionerService::UnaryCall : public grpc::ServerUnaryReactor {
  public:
+  // `trim` (may be null) is set when the call is done.
   UnaryCall(ServiceEvents* events, absl::string_view method,
-            absl::Time deadline)
-      : events_(events),
+            absl::Time deadline, std::atomic<bool>* trim)
+      : trim_(trim),
+        events_(events),
         method_(method),
         deadline_(deadline),
         start_(absl::Now()) {
@@ -107,9 +109,13 @@ class PartitionerService::UnaryCall : public grpc::ServerUnaryReactor {
   // The client cancelled or its deadline passed: work that polls the stop
   // token (Repair) ends within its 100 ms.
   void OnCancel() override { stop_.RequestStop(); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (trim_) *trim_ = true;
+    delete this;
+  }
 
  private:
+  std::atomic<bool>* const trim_;
   ServiceEvents* const events_;
   const std::string method_;
   const absl::Time deadline_;
@@ -164,25 +170,25 @@ bool PartitionerService::saturated() const {
          now.streams >= hub_.limits().max_streams || jobs_->queue_full();
 }
 
+grpc::Status PartitionerService::CheckNodes(const grpc::ByteBuffer& bytes,
+                                            absl::Span<const int> spec_path) {
+  if (spec_path.empty()) return grpc::Status::OK;
+  // ProtoBufferReader only reads the buffer; it wants a mutable pointer.
+  grpc::ProtoBufferReader scan(const_cast<grpc::ByteBuffer*>(&bytes));
+  const int64_t nodes = CountGraphNodes(&scan, spec_path);
+  const int max_nodes = engine_->options().max_nodes;
+  if (nodes <= max_nodes) return grpc::Status::OK;
+  if (events_) events_->OnRefused("nodes");
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      absl::StrFormat("the graph has %d nodes; this server "
+                                      "accepts at most %d (--max-nodes)",
+                                      nodes, max_nodes));
+}
+
 grpc::Status PartitionerService::Parse(
     absl::string_view method, const grpc::ByteBuffer& bytes,
-    absl::Span<const int> spec_path, google::protobuf::Message* message) const {
-  // ProtoBufferReader only reads the buffer; it wants a mutable pointer.
-  grpc::ByteBuffer* buffer = const_cast<grpc::ByteBuffer*>(&bytes);
-  if (!spec_path.empty()) {
-    grpc::ProtoBufferReader scan(buffer);
-    const int64_t nodes = CountGraphNodes(&scan, spec_path);
-    const int max_nodes = engine_->options().max_nodes;
-    if (nodes > max_nodes) {
-      if (events_) events_->OnRefused("nodes");
-      return grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrFormat("the graph has %d nodes; this server accepts at "
-                          "most %d (--max-nodes)",
-                          nodes, max_nodes));
-    }
-  }
-  grpc::ProtoBufferReader reader(buffer);
+    google::protobuf::Message* message) const {
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&bytes));
   if (!message->ParseFromZeroCopyStream(&reader)) {
     if (events_) events_->OnMalformedRequest(method);
     return grpc::Status(
@@ -195,22 +201,33 @@ grpc::Status PartitionerService::Parse(
   return grpc::Status::OK;
 }
 
+bool PartitionerService::TakeTrimRequest() {
+  return trim_pending_.exchange(false);
+}
+
 template <typename Request, typename Body>
 grpc::ServerUnaryReactor* PartitionerService::Unary(
     absl::string_view method, grpc::CallbackServerContext* context,
     const grpc::ByteBuffer* request, grpc::ByteBuffer* reply, Where where,
     absl::Span<const int> spec_path, Body body) {
-  auto* call = new UnaryCall(events_, method, Deadline(*context));
-  auto run = [this, call, request, reply, spec_path, method,
-              body = std::move(body)]() {
+  auto* call = new UnaryCall(
+      events_, method, Deadline(*context),
+      request->Length() >= kTrimAfterBytes ? &trim_pending_ : nullptr);
+  // The scan is one pass over bytes already received, without allocation:
+  // cheap enough for gRPC's thread, and it must come before admission so
+  // that an oversized graph is refused for what it is.
+  if (grpc::Status s = CheckNodes(*request, spec_path); !s.ok()) {
+    call->Done(s);
+    return call;
+  }
+  auto run = [this, call, request, reply, method, body = std::move(body)]() {
     const grpc::Status status = Guarded([&]() -> grpc::Status {
       if (call->cancelled()) {
         return grpc::Status(grpc::StatusCode::CANCELLED,
                             "the client cancelled the call before it ran");
       }
       Request parsed;
-      if (grpc::Status s = Parse(method, *request, spec_path, &parsed);
-          !s.ok()) {
+      if (grpc::Status s = Parse(method, *request, &parsed); !s.ok()) {
         return s;
       }
       absl::StatusOr<std::unique_ptr<google::protobuf::Message>> out =
@@ -238,12 +255,15 @@ grpc::ServerUnaryReactor* PartitionerService::Unary(
 
 JobStream* PartitionerService::NewStream(absl::string_view method,
                                          grpc::CallbackServerContext* context,
-                                         bool* opened) {
+                                         int64_t request_bytes, bool* opened) {
   if (events_) events_->RpcStarted(method, kServerStream);
   const std::string client = StreamHub::ClientOf(context->peer());
   const absl::Status open = hub_.Open(client);
-  auto on_done = [events = events_, method = std::string(method),
+  std::atomic<bool>* trim =
+      request_bytes >= kTrimAfterBytes ? &trim_pending_ : nullptr;
+  auto on_done = [events = events_, method = std::string(method), trim,
                   start = absl::Now()](const grpc::Status& s) {
+    if (trim) *trim = true;
     if (events) {
       events->RpcHandled(method, kServerStream, s.error_code(),
                          absl::Now() - start);
@@ -266,10 +286,15 @@ JobStream* PartitionerService::NewStream(absl::string_view method,
 grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::Partition(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   bool opened = false;
-  JobStream* stream = NewStream("Partition", context, &opened);
+  JobStream* stream =
+      NewStream("Partition", context, request->Length(), &opened);
   if (!opened) return stream;
   if (jobs_->draining()) {
     stream->FinishEarly(ToGrpcStatus(Draining()));
+    return stream;
+  }
+  if (grpc::Status s = CheckNodes(*request, kProblemOfRequest); !s.ok()) {
+    stream->FinishEarly(s);
     return stream;
   }
   const absl::Time deadline = Deadline(*context);
@@ -280,9 +305,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::Partition(
                             "the client cancelled the call before it ran");
       }
       v1::PartitionRequest parsed;
-      if (grpc::Status s =
-              Parse("Partition", *request, kProblemOfRequest, &parsed);
-          !s.ok()) {
+      if (grpc::Status s = Parse("Partition", *request, &parsed); !s.ok()) {
         return s;
       }
       absl::StatusOr<JobSpec> spec = engine_->PrepareSearch(parsed);
@@ -308,11 +331,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::Partition(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::WatchJob(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   bool opened = false;
-  JobStream* stream = NewStream("WatchJob", context, &opened);
+  JobStream* stream =
+      NewStream("WatchJob", context, request->Length(), &opened);
   if (!opened) return stream;
   const grpc::Status status = Guarded([&]() -> grpc::Status {
     v1::WatchJobRequest parsed;
-    if (grpc::Status s = Parse("WatchJob", *request, {}, &parsed); !s.ok()) {
+    if (grpc::Status s = Parse("WatchJob", *request, &parsed); !s.ok()) {
       return s;
     }
     absl::StatusOr<std::shared_ptr<Job>> job = jobs_->Find(parsed.id());
