@@ -138,7 +138,7 @@ int RunEvaluate(const std::vector<std::string>& argv) {
   if (args->Has("server")) {
     int exit_code = kExitOk;
     std::optional<v1::Evaluation> remote =
-        EvaluateOnServer(*args, *loaded->graph, *placement, &exit_code);
+        EvaluateOnServer(*args, loaded->spec, *placement, &exit_code);
     if (!remote) return exit_code;
     e = *std::move(remote);
   } else {
@@ -199,7 +199,7 @@ int RunRepair(const std::vector<std::string>& argv) {
   if (args->Has("server")) {
     int exit_code = kExitOk;
     std::optional<v1::RepairReport> remote =
-        RepairOnServer(*args, *loaded->graph, *candidate, *limit, &exit_code);
+        RepairOnServer(*args, loaded->spec, *candidate, *limit, &exit_code);
     if (!remote) return exit_code;
     report = *std::move(remote);
   } else {

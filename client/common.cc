@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "solver/bound.h"
 #include "solver/graph_io.h"
 #include "solver/hardware.h"
+#include "solver/problem_spec.h"
 
 namespace mcmpart::cli {
 
@@ -89,54 +91,42 @@ absl::StatusOr<OnnxImportOptions> ImportOptions(const Args& args) {
   return o;
 }
 
-absl::StatusOr<std::shared_ptr<const Graph>> LoadGraph(
-    const Args& args, const std::string& path) {
-  absl::StatusOr<OnnxImportOptions> onnx = ImportOptions(args);
-  if (!onnx.ok()) return onnx.status();
-  std::vector<std::string> warnings;
-  absl::StatusOr<v1::Graph> proto = LoadGraphFile(path, *onnx, &warnings);
-  for (const std::string& w : warnings) {
-    std::cerr << "mcmpart: warning: " << w << "\n";
-  }
-  if (!proto.ok()) return proto.status();
-  absl::StatusOr<Graph> graph = Graph::FromProto(*proto);
-  if (!graph.ok()) {
-    return absl::Status(graph.status().code(),
-                        absl::StrCat(path, ": ", graph.status().message()));
-  }
-  return std::make_shared<const Graph>(*std::move(graph));
-}
+namespace {
 
-absl::StatusOr<v1::Hardware> LoadHardware(const Args& args) {
+// --preset/--chips or --hardware into `spec`; the constraints they carry
+// (none for a preset) into `constraints`.
+absl::Status HardwareFromFlags(const Args& args, v1::ProblemSpec* spec,
+                               v1::Constraints* constraints) {
   const bool preset = args.Has("preset");
-  const bool file = args.Has("hardware");
-  if (preset == file) {
+  if (preset == args.Has("hardware")) {
     return absl::InvalidArgumentError(
         "give exactly one of --preset NAME or --hardware FILE");
   }
-  v1::Hardware hw;
   if (preset) {
     absl::StatusOr<int64_t> chips = args.GetInt("chips", 0, 1, kMaxChips);
     if (!chips.ok()) return chips.status();
-    absl::StatusOr<v1::Hardware> p =
-        PresetHardware(*args.Get("preset"), static_cast<int>(*chips));
-    if (!p.ok()) return p.status();
-    hw = *std::move(p);
-  } else {
-    if (args.Has("chips")) {
-      return absl::InvalidArgumentError("--chips goes with --preset");
-    }
-    absl::StatusOr<v1::Hardware> h = LoadHardwareFile(*args.Get("hardware"));
-    if (!h.ok()) return h.status();
-    hw = *std::move(h);
+    spec->set_preset(*args.Get("preset"));
+    spec->set_chips(static_cast<int>(*chips));
+    return absl::OkStatus();
   }
-  v1::Constraints& c = *hw.mutable_constraints();
+  if (args.Has("chips")) {
+    return absl::InvalidArgumentError("--chips goes with --preset");
+  }
+  absl::StatusOr<v1::Hardware> h = LoadHardwareFile(*args.Get("hardware"));
+  if (!h.ok()) return h.status();
+  *constraints = h->constraints();
+  *spec->mutable_hardware() = *std::move(h);
+  return absl::OkStatus();
+}
+
+// --max-hops, --use-all-chips and --pin on top of `c`.
+absl::Status ApplyConstraintFlags(const Args& args, v1::Constraints* c) {
   if (args.Has("max-hops")) {
     absl::StatusOr<int64_t> hops = args.GetInt("max-hops", 1, 1, kMaxChips);
     if (!hops.ok()) return hops.status();
-    c.set_max_hops(static_cast<int>(*hops));
+    c->set_max_hops(static_cast<int>(*hops));
   }
-  if (args.Has("use-all-chips")) c.set_use_all_chips(true);
+  if (args.Has("use-all-chips")) c->set_use_all_chips(true);
   for (const std::string& pin : args.GetAll("pin")) {
     size_t eq = pin.rfind('=');
     int chip;
@@ -145,21 +135,48 @@ absl::StatusOr<v1::Hardware> LoadHardware(const Args& args) {
       return absl::InvalidArgumentError(
           absl::StrCat("--pin is '", pin, "'; use NODE=CHIP"));
     }
-    (*c.mutable_pins())[pin.substr(0, eq)] = chip;
+    (*c->mutable_pins())[pin.substr(0, eq)] = chip;
   }
-  return hw;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ProblemSpec> SpecFromFlags(const Args& args,
+                                              const std::string& path) {
+  absl::StatusOr<OnnxImportOptions> onnx = ImportOptions(args);
+  if (!onnx.ok()) return onnx.status();
+  std::vector<std::string> warnings;
+  absl::StatusOr<v1::Graph> graph = LoadGraphFile(path, *onnx, &warnings);
+  for (const std::string& w : warnings) {
+    std::cerr << "mcmpart: warning: " << w << "\n";
+  }
+  if (!graph.ok()) return graph.status();
+  v1::ProblemSpec spec;
+  *spec.mutable_graph() = *std::move(graph);
+  v1::Constraints constraints;
+  if (absl::Status s = HardwareFromFlags(args, &spec, &constraints); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ApplyConstraintFlags(args, &constraints); !s.ok()) {
+    return s;
+  }
+  // Sent whole, so that the server applies exactly what was checked here.
+  *spec.mutable_constraints() = std::move(constraints);
+  return spec;
 }
 
 absl::StatusOr<Loaded> LoadProblem(const Args& args, const std::string& path) {
+  absl::StatusOr<v1::ProblemSpec> spec = SpecFromFlags(args, path);
+  if (!spec.ok()) return spec.status();
+  ProblemSpecOptions options;
+  options.max_nodes = std::numeric_limits<int>::max();  // no server here
+  options.graph_label = path;
+  absl::StatusOr<ResolvedProblem> resolved = ProblemFromSpec(*spec, options);
+  if (!resolved.ok()) return resolved.status();
   Loaded out;
-  absl::StatusOr<std::shared_ptr<const Graph>> graph = LoadGraph(args, path);
-  if (!graph.ok()) return graph.status();
-  out.graph = *graph;
-  absl::StatusOr<v1::Hardware> hw = LoadHardware(args);
-  if (!hw.ok()) return hw.status();
-  absl::StatusOr<Problem> problem = Problem::Create(out.graph, *hw);
-  if (!problem.ok()) return problem.status();
-  out.problem = std::make_unique<Problem>(*std::move(problem));
+  out.spec = *std::move(spec);
+  out.problem = std::move(resolved->problem);
   return out;
 }
 

@@ -14,7 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "client/cli.h"
-#include "mcmpart/v1/problem.pb.h"
+#include "mcmpart/v1/partitioner.pb.h"
 #include "solver/graph.h"
 #include "solver/onnx_import.h"
 #include "solver/problem.h"
@@ -45,16 +45,19 @@ absl::Status InFile(const std::string& path, const absl::Status& s);
 
 // From --batch and --dim.
 absl::StatusOr<OnnxImportOptions> ImportOptions(const Args& args);
-// Reads and validates a graph file; errors are prefixed with the path.
-absl::StatusOr<std::shared_ptr<const Graph>> LoadGraph(const Args& args,
-                                                       const std::string& path);
-// From --preset/--chips or --hardware, with --max-hops, --use-all-chips and
-// --pin applied to its constraints.
-absl::StatusOr<v1::Hardware> LoadHardware(const Args& args);
+// The problem the graph file at `path` and the flags describe, as the server
+// takes it: the graph message (ONNX imported here with --batch/--dim;
+// import warnings printed); --preset/--chips or the --hardware file; the
+// constraints (the file's, or none for a preset) with --max-hops,
+// --use-all-chips and --pin applied.
+absl::StatusOr<v1::ProblemSpec> SpecFromFlags(const Args& args,
+                                              const std::string& path);
 
+// SpecFromFlags, resolved here (ProblemFromSpec, graph errors prefixed with
+// the path): local commands use the problem, remote ones send the spec.
 struct Loaded {
-  std::shared_ptr<const Graph> graph;
-  std::unique_ptr<Problem> problem;
+  v1::ProblemSpec spec;
+  std::shared_ptr<const Problem> problem;
 };
 absl::StatusOr<Loaded> LoadProblem(const Args& args, const std::string& path);
 

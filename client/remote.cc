@@ -227,31 +227,6 @@ void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
       std::chrono::microseconds(absl::ToInt64Microseconds(timeout)));
 }
 
-// The problem as the server wants it, from the same flags and files as the
-// local commands (validated locally first, so mistakes are caught before
-// anything is sent).
-absl::StatusOr<v1::ProblemSpec> BuildProblemSpec(const Args& args,
-                                                 const Graph& graph) {
-  v1::ProblemSpec spec;
-  *spec.mutable_graph() = graph.ToProto();
-  if (args.Has("preset")) {
-    spec.set_preset(*args.Get("preset"));
-    absl::StatusOr<int64_t> chips = args.GetInt("chips", 0, 1, 256);
-    if (!chips.ok()) return chips.status();
-    spec.set_chips(static_cast<int>(*chips));
-  } else {
-    absl::StatusOr<v1::Hardware> hw = LoadHardwareFile(*args.Get("hardware"));
-    if (!hw.ok()) return hw.status();
-    *spec.mutable_hardware() = *std::move(hw);
-  }
-  // LoadHardware applied --max-hops, --use-all-chips and --pin on top of the
-  // file's constraints; send the merged result so both sides agree.
-  absl::StatusOr<v1::Hardware> merged = LoadHardware(args);
-  if (!merged.ok()) return merged.status();
-  *spec.mutable_constraints() = merged->constraints();
-  return spec;
-}
-
 std::atomic<bool> g_interrupted{false};
 extern "C" void OnSigint(int) { g_interrupted.store(true); }
 
@@ -444,12 +419,10 @@ constexpr char kSearchHelp[] =
     "  --json                print the best placement file\n";
 
 absl::StatusOr<SearchFlags> ParseSearchFlags(const Args& args,
-                                             const Graph& graph) {
+                                             const v1::ProblemSpec& spec) {
   SearchFlags f;
-  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(args, graph);
-  if (!spec.ok()) return spec.status();
   v1::PartitionRequest& r = f.request;
-  *r.mutable_problem() = *std::move(spec);
+  *r.mutable_problem() = spec;
   r.set_strategy(args.Get("strategy").value_or(""));
   absl::StatusOr<absl::Duration> budget =
       args.GetDuration("time-budget", absl::Seconds(30));
@@ -587,7 +560,7 @@ int RunPartition(const std::vector<std::string>& argv) {
   }
   absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
   if (!loaded.ok()) return Fail("partition", loaded.status());
-  absl::StatusOr<SearchFlags> flags = ParseSearchFlags(*args, *loaded->graph);
+  absl::StatusOr<SearchFlags> flags = ParseSearchFlags(*args, loaded->spec);
   if (!flags.ok()) return Fail("partition", flags.status());
   absl::StatusOr<Connection> c = Connect(*args);
   if (!c.ok()) return Fail("partition", c.status());
@@ -659,7 +632,7 @@ int RunJobsSubmit(const std::vector<std::string>& argv) {
   }
   absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
   if (!loaded.ok()) return Fail("jobs submit", loaded.status());
-  absl::StatusOr<SearchFlags> flags = ParseSearchFlags(*args, *loaded->graph);
+  absl::StatusOr<SearchFlags> flags = ParseSearchFlags(*args, loaded->spec);
   if (!flags.ok()) return Fail("jobs submit", flags.status());
   absl::StatusOr<Connection> c = Connect(*args);
   if (!c.ok()) return Fail("jobs submit", c.status());
@@ -913,16 +886,11 @@ int RunPolicies(const std::vector<std::string>& argv) {
 }
 
 std::optional<v1::Evaluation> EvaluateOnServer(const Args& args,
-                                               const Graph& graph,
+                                               const v1::ProblemSpec& spec,
                                                const v1::Placement& placement,
                                                int* exit_code) {
   v1::EvaluateRequest request;
-  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(args, graph);
-  if (!spec.ok()) {
-    *exit_code = Fail("evaluate", spec.status());
-    return std::nullopt;
-  }
-  *request.mutable_problem() = *std::move(spec);
+  *request.mutable_problem() = spec;
   *request.mutable_placement() = placement;
   absl::StatusOr<Connection> c = Connect(args);
   if (!c.ok()) {
@@ -941,17 +909,12 @@ std::optional<v1::Evaluation> EvaluateOnServer(const Args& args,
 }
 
 std::optional<v1::RepairReport> RepairOnServer(const Args& args,
-                                               const Graph& graph,
+                                               const v1::ProblemSpec& spec,
                                                const v1::Placement& candidate,
                                                absl::Duration time_limit,
                                                int* exit_code) {
   v1::RepairRequest request;
-  absl::StatusOr<v1::ProblemSpec> spec = BuildProblemSpec(args, graph);
-  if (!spec.ok()) {
-    *exit_code = Fail("repair", spec.status());
-    return std::nullopt;
-  }
-  *request.mutable_problem() = *std::move(spec);
+  *request.mutable_problem() = spec;
   *request.mutable_candidate() = candidate;
   request.set_time_limit_s(absl::ToDoubleSeconds(time_limit));
   absl::StatusOr<Connection> c = Connect(args);

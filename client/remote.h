@@ -9,8 +9,7 @@
 
 #include "absl/time/time.h"
 #include "client/cli.h"
-#include "mcmpart/v1/problem.pb.h"
-#include "solver/graph.h"
+#include "mcmpart/v1/partitioner.pb.h"
 
 namespace mcmpart::cli {
 
@@ -30,11 +29,11 @@ extern const char kServerExitHelp[];
 // On failure they print the error as every remote command does, set
 // *exit_code and return nothing.
 std::optional<v1::Evaluation> EvaluateOnServer(const Args& args,
-                                               const Graph& graph,
+                                               const v1::ProblemSpec& spec,
                                                const v1::Placement& placement,
                                                int* exit_code);
 std::optional<v1::RepairReport> RepairOnServer(const Args& args,
-                                               const Graph& graph,
+                                               const v1::ProblemSpec& spec,
                                                const v1::Placement& candidate,
                                                absl::Duration time_limit,
                                                int* exit_code);

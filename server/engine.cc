@@ -22,33 +22,12 @@
 #include "solver/hardware.h"
 #include "solver/onnx_import.h"
 #include "solver/placement.h"
+#include "solver/problem_spec.h"
 #include "solver/quote.h"
 #include "solver/repair.h"
 
 namespace mcmpart::server {
 namespace {
-
-// Serialization with map entries sorted, so that equal messages give equal
-// bytes (the cache key must not depend on map iteration order).
-void AppendDeterministic(const google::protobuf::MessageLite& message,
-                         std::string* out) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  absl::StrAppend(out, bytes.size(), ":", bytes);
-}
-
-// Two independent 64-bit hashes: a collision would hand one model's
-// placement to another, so 64 bits alone are not enough comfort.
-std::string Digest(const std::string& material) {
-  const uint64_t a = absl::Hash<std::string_view>()(material);
-  const uint64_t b = std::hash<std::string_view>()(material);
-  return absl::StrFormat("%016x%016x-%d", a, b, material.size());
-}
 
 absl::StatusOr<absl::Duration> SecondsField(double seconds,
                                             absl::string_view field) {
@@ -67,97 +46,9 @@ Engine::Engine(const EngineOptions& options, const StrategyRegistry* strategies,
 
 absl::StatusOr<ResolvedProblem> Engine::ResolveProblem(
     const v1::ProblemSpec& spec) const {
-  std::string material;
-  v1::Graph imported;
-  const v1::Graph* graph_proto = nullptr;
-  switch (spec.graph_source_case()) {
-    case v1::ProblemSpec::kGraph:
-      graph_proto = &spec.graph();
-      AppendDeterministic(spec.graph(), &material);
-      break;
-    case v1::ProblemSpec::kOnnxModel: {
-      OnnxImportOptions onnx;
-      if (spec.onnx().default_dim() < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("problem.onnx.default_dim is ",
-                         spec.onnx().default_dim(), "; must be >= 1"));
-      }
-      if (spec.onnx().default_dim() > 0) {
-        onnx.default_dim = spec.onnx().default_dim();
-      }
-      for (const auto& [name, value] : spec.onnx().dims()) {
-        if (value < 1) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("problem.onnx.dims[", QuoteInput(name), "] is ",
-                           value, "; must be >= 1"));
-        }
-        onnx.dim_values[name] = value;
-      }
-      absl::StatusOr<v1::Graph> g = ImportOnnx(spec.onnx_model(), onnx);
-      if (!g.ok()) {
-        return absl::Status(
-            g.status().code(),
-            absl::StrCat("problem.onnx_model: ", g.status().message()));
-      }
-      imported = *std::move(g);
-      graph_proto = &imported;
-      absl::StrAppend(&material, "onnx", spec.onnx_model().size(), ":",
-                      spec.onnx_model());
-      AppendDeterministic(spec.onnx(), &material);
-      break;
-    }
-    case v1::ProblemSpec::GRAPH_SOURCE_NOT_SET:
-      return absl::InvalidArgumentError(
-          "the request has no graph: set problem.graph or problem.onnx_model");
-  }
-  if (graph_proto->nodes_size() > options_.max_nodes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "the graph has %d nodes; this server accepts at most %d (--max-nodes)",
-        graph_proto->nodes_size(), options_.max_nodes));
-  }
-  absl::StatusOr<Graph> graph = Graph::FromProto(*graph_proto);
-  if (!graph.ok()) return graph.status();
-
-  v1::Hardware hardware;
-  switch (spec.hardware_source_case()) {
-    case v1::ProblemSpec::kPreset: {
-      if (spec.chips() < 0 || spec.chips() > kMaxChips) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("problem.chips is %d; must be in 1..%d (or 0 for "
-                            "the preset's own count)",
-                            spec.chips(), kMaxChips));
-      }
-      absl::StatusOr<v1::Hardware> preset =
-          PresetHardware(spec.preset(), spec.chips());
-      if (!preset.ok()) return preset.status();
-      hardware = *std::move(preset);
-      break;
-    }
-    case v1::ProblemSpec::kHardware:
-      if (spec.chips() != 0) {
-        return absl::InvalidArgumentError(
-            "problem.chips goes with problem.preset, not problem.hardware");
-      }
-      hardware = spec.hardware();
-      break;
-    case v1::ProblemSpec::HARDWARE_SOURCE_NOT_SET:
-      return absl::InvalidArgumentError(
-          "the request has no hardware: set problem.preset or "
-          "problem.hardware");
-  }
-  const v1::Constraints constraints =
-      spec.has_constraints() ? spec.constraints() : hardware.constraints();
-  hardware.clear_constraints();
-  AppendDeterministic(hardware, &material);
-  AppendDeterministic(constraints, &material);
-
-  absl::StatusOr<Problem> problem = Problem::Create(
-      std::make_shared<const Graph>(*std::move(graph)), hardware, constraints);
-  if (!problem.ok()) return problem.status();
-  ResolvedProblem out;
-  out.problem = std::make_shared<const Problem>(*std::move(problem));
-  out.digest = Digest(material);
-  return out;
+  ProblemSpecOptions options;
+  options.max_nodes = options_.max_nodes;
+  return ProblemFromSpec(spec, options);
 }
 
 absl::StatusOr<JobSpec> Engine::PrepareSearch(

@@ -17,6 +17,7 @@
 #include "server/job_manager.h"
 #include "server/strategy_factory.h"
 #include "solver/problem.h"
+#include "solver/problem_spec.h"
 #include "solver/strategy.h"
 
 namespace mcmpart::server {
@@ -55,14 +56,6 @@ class EngineEvents {
   virtual void OnRepairRejected() {}
 };
 
-// A resolved problem with the identity the result cache uses.
-struct ResolvedProblem {
-  std::shared_ptr<const Problem> problem;
-  // Deterministic digest of graph (or ONNX bytes and import options),
-  // hardware and constraints.
-  std::string digest;
-};
-
 // Thread-safe: every method may be called from many threads at once.
 class Engine {
  public:
@@ -70,12 +63,8 @@ class Engine {
   Engine(const EngineOptions& options, const StrategyRegistry* strategies,
          EngineEvents* events);
 
-  // Graph from the message or ONNX bytes, hardware from the preset or the
-  // message, constraints from the request or the hardware. Errors:
-  // INVALID_ARGUMENT for a missing or malformed graph (the message names
-  // the node), a graph over max_nodes, malformed hardware or constraints;
-  // NOT_FOUND for an unknown preset (the message lists the presets);
-  // FAILED_PRECONDITION for use_all_chips with fewer nodes than chips.
+  // ProblemFromSpec (solver/problem_spec.h) with options().max_nodes; its
+  // errors.
   absl::StatusOr<ResolvedProblem> ResolveProblem(
       const v1::ProblemSpec& spec) const;
 
