@@ -11,17 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/exit_codes.h"
 
 namespace mcmpart::cli {
-
-// Exit codes, documented in `mcmpart --help`.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitInvalid =
-    1;  // evaluate: placement breaks a constraint
-inline constexpr int kExitBadInput = 2;  // usage, unreadable or malformed input
-inline constexpr int kExitInfeasible = 3;  // no valid placement exists
-inline constexpr int kExitNoSolution =
-    4;  // a limit ended search before any valid placement
 
 struct FlagSpec {
   // Not explicit: flag tables are written as braced lists, {"json", false}.
@@ -37,6 +29,13 @@ struct FlagSpec {
   bool repeated;
   std::string short_name;  // e.g. "o"
 };
+
+// `a` then `b`, for commands that take several flag groups.
+inline std::vector<FlagSpec> ConcatFlags(std::vector<FlagSpec> a,
+                                         const std::vector<FlagSpec>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
 
 // Parsed arguments of one subcommand: flags as --name VALUE, --name=VALUE or
 // -o VALUE; everything else positional ("--" ends flags).

@@ -14,7 +14,7 @@
 #include "absl/time/clock.h"
 #include "client/cli.h"
 #include "client/common.h"
-#include "client/remote.h"
+#include "client/connection.h"
 #include "client/report.h"
 #include "solver/bound.h"
 #include "solver/evaluator.h"

@@ -30,11 +30,6 @@ const char kHardwareHelp[] =
     "  --max-hops N          largest chip distance of an edge (default 1)\n"
     "  --use-all-chips       every chip must hold a node\n"
     "  --pin NODE=CHIP       run NODE on CHIP (repeatable)\n";
-const char kExitHelp[] =
-    "Exit codes: 0 success (valid placement), 1 invalid placement (evaluate),\n"
-    "2 bad input, 3 no valid placement exists, 4 a limit ended the search\n"
-    "before any valid placement was found.\n";
-
 std::vector<FlagSpec> GraphFlags() {
   return {{"batch"}, {"dim", true, true}, {"help", false, false, "h"}};
 }
@@ -53,14 +48,7 @@ std::vector<FlagSpec> ProblemFlags() {
 }
 
 int ExitCodeFor(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kFailedPrecondition:
-      return kExitInfeasible;
-    case absl::StatusCode::kDeadlineExceeded:
-      return kExitNoSolution;
-    default:
-      return kExitBadInput;
-  }
+  return cli::ExitCodeFor(s.code(), ErrorSource::kLocal);
 }
 
 int Fail(absl::string_view command, const absl::Status& s) {

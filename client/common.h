@@ -24,7 +24,6 @@ namespace mcmpart::cli {
 // --help paragraphs.
 extern const char kGraphHelp[];
 extern const char kHardwareHelp[];
-extern const char kExitHelp[];
 
 // --batch, --dim, --help.
 std::vector<FlagSpec> GraphFlags();
@@ -32,7 +31,7 @@ std::vector<FlagSpec> GraphFlags();
 // --use-all-chips, --pin.
 std::vector<FlagSpec> ProblemFlags();
 
-// The exit code for an error status (cli.h lists them).
+// The exit code for an error of this machine's own work (exit_codes.h).
 int ExitCodeFor(const absl::Status& s);
 // Prints "mcmpart COMMAND: message" to stderr; returns ExitCodeFor(s).
 int Fail(absl::string_view command, const absl::Status& s);

@@ -5,7 +5,7 @@
 
 #include "client/cli.h"
 #include "client/commands.h"
-#include "client/remote.h"
+#include "client/connection.h"
 
 int main(int argc, char** argv) {
   using namespace mcmpart::cli;
