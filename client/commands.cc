@@ -283,8 +283,10 @@ int RunReport(const std::vector<std::string>& argv) {
   return e.valid() ? kExitOk : kExitInvalid;
 }
 
-int RunSearch(const std::vector<std::string>& argv) {
-  const std::string help = absl::StrCat(
+namespace {
+
+std::string SearchHelp() {
+  return absl::StrCat(
       "Usage: mcmpart search GRAPH (--preset NAME [--chips N] | --hardware "
       "FILE) [--strategy NAME] [--time-budget 10s] [--samples N] [--seed N] "
       "[--out FILE] [--json]\n\n"
@@ -304,15 +306,71 @@ int RunSearch(const std::vector<std::string>& argv) {
       "(mcmpart.v1.SearchReport)\n"
       "  --json                print the best placement file\n\n",
       kExitHelp);
-  std::vector<FlagSpec> specs = ProblemFlags();
-  for (FlagSpec s : std::vector<FlagSpec>{{"json", false},
-                                          {"strategy"},
-                                          {"time-budget"},
-                                          {"samples"},
-                                          {"seed"},
-                                          {"out", true, false, "o"}}) {
-    specs.push_back(s);
-  }
+}
+
+// --time-budget, --samples and --seed.
+absl::Status ParseLocalSearch(const Args& args, Budget* budget,
+                              uint64_t* seed) {
+  absl::StatusOr<absl::Duration> time =
+      args.GetDuration("time-budget", absl::Seconds(10));
+  if (!time.ok()) return time.status();
+  budget->time = *time;
+  absl::StatusOr<int64_t> samples =
+      args.GetInt("samples", 0, 1, int64_t{1} << 40);
+  if (!samples.ok()) return samples.status();
+  budget->samples = *samples;
+  absl::StatusOr<int64_t> s =
+      args.GetInt("seed", 0, 0, std::numeric_limits<int64_t>::max());
+  if (!s.ok()) return s.status();
+  *seed = static_cast<uint64_t>(*s);
+  return absl::OkStatus();
+}
+
+// Runs `strategy`, printing each improvement to stderr.
+absl::StatusOr<StrategyResult> RunWithProgress(Strategy& strategy,
+                                               const Problem& problem,
+                                               const Budget& budget) {
+  double first = 0;
+  StopToken stop;
+  return strategy.Run(problem, budget, stop, [&first](const Improvement& imp) {
+    if (first == 0) first = imp.figures.throughput_per_s;
+    std::cerr << absl::StrFormat(
+        "[%8s] throughput %.6g /s  quality %.4f  %+.1f%% over first  "
+        "%lld samples\n",
+        FormatSeconds(absl::ToDoubleSeconds(imp.elapsed)),
+        imp.figures.throughput_per_s, imp.figures.quality,
+        100.0 * (imp.figures.throughput_per_s / first - 1),
+        static_cast<long long>(imp.samples));
+  });
+}
+
+v1::SearchReport LocalReport(const Problem& problem,
+                             const StrategyResult& result,
+                             absl::string_view strategy, uint64_t seed) {
+  v1::SearchReport report;
+  *report.mutable_assignment() =
+      AssignmentToProto(problem.graph(), result.best).assignment();
+  *report.mutable_evaluation() = Evaluator(problem).Evaluate(result.best);
+  TightenBound(result.bound_s, report.mutable_evaluation());
+  report.set_strategy(std::string(strategy));
+  report.set_seed(seed);
+  report.set_samples(result.samples);
+  report.set_elapsed_s(absl::ToDoubleSeconds(result.elapsed));
+  report.set_end_reason(std::string(EndReasonName(result.reason)));
+  return report;
+}
+
+}  // namespace
+
+int RunSearch(const std::vector<std::string>& argv) {
+  const std::string help = SearchHelp();
+  std::vector<FlagSpec> specs =
+      ConcatFlags(ProblemFlags(), {{"json", false},
+                                   {"strategy"},
+                                   {"time-budget"},
+                                   {"samples"},
+                                   {"seed"},
+                                   {"out", true, false, "o"}});
   absl::StatusOr<Args> args = Args::Parse(argv, specs);
   if (!args.ok()) return Usage("search", args.status().message(), help);
   if (args->Has("help")) {
@@ -323,40 +381,19 @@ int RunSearch(const std::vector<std::string>& argv) {
     return Usage("search", "expected exactly one GRAPH", help);
   }
   Budget budget;
-  absl::StatusOr<absl::Duration> time =
-      args->GetDuration("time-budget", absl::Seconds(10));
-  if (!time.ok()) return Fail("search", time.status());
-  budget.time = *time;
-  absl::StatusOr<int64_t> samples =
-      args->GetInt("samples", 0, 1, int64_t{1} << 40);
-  if (!samples.ok()) return Fail("search", samples.status());
-  budget.samples = *samples;
-  absl::StatusOr<int64_t> seed =
-      args->GetInt("seed", 0, 0, std::numeric_limits<int64_t>::max());
-  if (!seed.ok()) return Fail("search", seed.status());
-  const std::string name = args->Get("strategy").value_or("auto");
   StrategyOptions options;
-  options.seed = static_cast<uint64_t>(*seed);
+  if (absl::Status s = ParseLocalSearch(*args, &budget, &options.seed);
+      !s.ok()) {
+    return Fail("search", s);
+  }
   absl::StatusOr<std::unique_ptr<Strategy>> strategy =
-      MakeStrategy(name, options);
+      MakeStrategy(args->Get("strategy").value_or("auto"), options);
   if (!strategy.ok()) return Fail("search", strategy.status());
   absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
   if (!loaded.ok()) return Fail("search", loaded.status());
   const Problem& problem = *loaded->problem;
-
-  double first = 0;
-  StopToken stop;
   absl::StatusOr<StrategyResult> result =
-      (*strategy)->Run(problem, budget, stop, [&first](const Improvement& imp) {
-        if (first == 0) first = imp.figures.throughput_per_s;
-        std::cerr << absl::StrFormat(
-            "[%8s] throughput %.6g /s  quality %.4f  %+.1f%% over first  "
-            "%lld samples\n",
-            FormatSeconds(absl::ToDoubleSeconds(imp.elapsed)),
-            imp.figures.throughput_per_s, imp.figures.quality,
-            100.0 * (imp.figures.throughput_per_s / first - 1),
-            static_cast<long long>(imp.samples));
-      });
+      RunWithProgress(**strategy, problem, budget);
   if (!result.ok()) return Fail("search", result.status());
   if (result->best.empty()) {
     return Fail("search",
@@ -365,17 +402,8 @@ int RunSearch(const std::vector<std::string>& argv) {
                     FormatSeconds(absl::ToDoubleSeconds(result->elapsed)), " (",
                     result->samples, " samples); try a larger budget")));
   }
-  v1::SearchReport report;
-  *report.mutable_assignment() =
-      AssignmentToProto(problem.graph(), result->best).assignment();
-  Evaluator eval(problem);
-  *report.mutable_evaluation() = eval.Evaluate(result->best);
-  TightenBound(result->bound_s, report.mutable_evaluation());
-  report.set_strategy(std::string((*strategy)->name()));
-  report.set_seed(options.seed);
-  report.set_samples(result->samples);
-  report.set_elapsed_s(absl::ToDoubleSeconds(result->elapsed));
-  report.set_end_reason(std::string(EndReasonName(result->reason)));
+  const v1::SearchReport report =
+      LocalReport(problem, *result, (*strategy)->name(), options.seed);
   if (std::optional<std::string> out = args->Get("out")) {
     if (absl::Status s = WriteFile(*out, ToJson(report) + "\n"); !s.ok()) {
       return Fail("search", s);

@@ -51,42 +51,155 @@ absl::StatusOr<ResolvedProblem> Engine::ResolveProblem(
   return ProblemFromSpec(spec, options);
 }
 
+namespace {
+
+// The budget a request asks for, with the server's default and cap.
+absl::StatusOr<Budget> RequestBudget(const v1::SearchBudget& asked,
+                                     const EngineOptions& options) {
+  Budget budget;
+  absl::StatusOr<absl::Duration> time =
+      SecondsField(asked.time_s(), "budget.time_s");
+  if (!time.ok()) return time.status();
+  budget.time =
+      *time == absl::ZeroDuration() ? options.default_time_budget : *time;
+  budget.time = std::min(budget.time, options.max_time_budget);
+  if (asked.samples() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("budget.samples is ", asked.samples(),
+                     "; must be >= 0 (0 = no limit)"));
+  }
+  budget.samples = asked.samples();
+  return budget;
+}
+
+// A search job's work: runs the strategy within the budget and the job's
+// deadline, publishing improvements (coalesced to one per `interval`) and
+// the best placement at the end.
+class SearchWork {
+ public:
+  SearchWork(std::shared_ptr<const Problem> problem,
+             std::shared_ptr<Strategy> strategy, Budget budget,
+             std::string name, absl::Duration interval)
+      : problem_(std::move(problem)),
+        strategy_(std::move(strategy)),
+        budget_(budget),
+        name_(std::move(name)),
+        interval_(interval) {}
+
+  absl::StatusOr<WorkResult> operator()(JobContext& context) const {
+    const absl::Time start = absl::Now();
+    const absl::Time soft_deadline = SoftDeadline(context, start);
+    Budget b = budget_;
+    const bool clamped = soft_deadline - start < b.time;
+    if (clamped) b.time = std::max(soft_deadline - start, absl::ZeroDuration());
+    Evaluator evaluator(*problem_);
+    absl::Time last_publish = absl::InfinitePast();
+    auto on_improvement = [&](const Improvement& improvement) {
+      // A cached placement may already be better; building the message
+      // would be wasted.
+      if (improvement.figures.throughput_per_s <= context.best_throughput()) {
+        return;
+      }
+      const absl::Time now = absl::Now();
+      if (now - last_publish < interval_) return;  // the end sends the best
+      last_publish = now;
+      Publish(context, evaluator, improvement.placement, improvement.samples,
+              improvement.elapsed, improvement.bound_s);
+    };
+    absl::StatusOr<StrategyResult> result =
+        strategy_->Run(*problem_, b, context.stop(), on_improvement);
+    if (!result.ok()) return result.status();
+    if (!result->best.empty() &&
+        result->throughput_per_s > context.best_throughput()) {
+      Publish(context, evaluator, result->best, result->samples,
+              result->elapsed, result->bound_s);
+    }
+    return Outcome(
+        *result,
+        clamped && absl::Now() >= soft_deadline - absl::Milliseconds(5));
+  }
+
+ private:
+  // Ending by our own budget a little before the deadline is better than
+  // being stopped at it: the best placement still reaches a client whose
+  // call ends at the deadline. The margin is 10% of the time left, at most
+  // 100 ms.
+  static absl::Time SoftDeadline(const JobContext& context, absl::Time start) {
+    absl::Time soft = context.deadline();
+    if (soft != absl::InfiniteFuture()) {
+      soft -= std::min(absl::Milliseconds(100), (soft - start) / 10);
+    }
+    return soft;
+  }
+
+  void Publish(JobContext& context, Evaluator& evaluator,
+               const Assignment& placement, int64_t samples,
+               absl::Duration elapsed, double bound_s) const {
+    v1::PartitionUpdate update;
+    *update.mutable_placement() =
+        AssignmentToProto(problem_->graph(), placement);
+    *update.mutable_evaluation() = evaluator.Evaluate(placement);
+    TightenBound(bound_s, update.mutable_evaluation());
+    update.set_samples(samples);
+    update.set_elapsed_s(absl::ToDoubleSeconds(elapsed));
+    update.set_strategy(name_);
+    context.Publish(std::move(update));
+  }
+
+  // `at_deadline`: the budget was clamped to the deadline and ran out there.
+  static WorkResult Outcome(const StrategyResult& result, bool at_deadline) {
+    WorkResult out;
+    out.bound_s = result.bound_s;
+    out.samples = result.samples;
+    out.elapsed_s = absl::ToDoubleSeconds(result.elapsed);
+    switch (result.reason) {
+      case EndReason::kCancelled:
+        out.end_reason = "cancelled";
+        break;
+      case EndReason::kConverged:
+        out.end_reason = "converged";
+        break;
+      case EndReason::kBudget:
+        out.end_reason = at_deadline ? "deadline" : "budget";
+        break;
+    }
+    return out;
+  }
+
+  const std::shared_ptr<const Problem> problem_;
+  const std::shared_ptr<Strategy> strategy_;
+  const Budget budget_;
+  const std::string name_;
+  const absl::Duration interval_;
+};
+
+}  // namespace
+
+absl::Status Engine::CheckPolicyKnown(const std::string& policy) const {
+  if (policy.empty()) return absl::OkStatus();
+  std::vector<std::string> known;
+  for (const v1::PolicyInfo& p : strategies_->Policies()) {
+    known.push_back(p.name());
+  }
+  if (std::find(known.begin(), known.end(), policy) != known.end()) {
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(
+      absl::StrCat("unknown policy ", QuoteInput(policy), "; this server has ",
+                   known.empty() ? "no policies" : absl::StrJoin(known, ", ")));
+}
+
 absl::StatusOr<JobSpec> Engine::PrepareSearch(
     const v1::PartitionRequest& request) const {
   absl::StatusOr<ResolvedProblem> resolved = ResolveProblem(request.problem());
   if (!resolved.ok()) return resolved.status();
-
-  Budget budget;
-  absl::StatusOr<absl::Duration> time =
-      SecondsField(request.budget().time_s(), "budget.time_s");
-  if (!time.ok()) return time.status();
-  budget.time =
-      *time == absl::ZeroDuration() ? options_.default_time_budget : *time;
-  budget.time = std::min(budget.time, options_.max_time_budget);
-  if (request.budget().samples() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("budget.samples is ", request.budget().samples(),
-                     "; must be >= 0 (0 = no limit)"));
-  }
-  budget.samples = request.budget().samples();
-
+  absl::StatusOr<Budget> budget = RequestBudget(request.budget(), options_);
+  if (!budget.ok()) return budget.status();
   // Cheap, explained infeasibility before any worker is spent. The search
   // reports the same error if this check is not available.
   absl::Status feasible = CheckFeasibility(*resolved->problem);
   if (!feasible.ok() && !absl::IsUnimplemented(feasible)) return feasible;
-
-  if (!request.policy().empty()) {
-    std::vector<std::string> known;
-    for (const v1::PolicyInfo& p : strategies_->Policies()) {
-      known.push_back(p.name());
-    }
-    if (std::find(known.begin(), known.end(), request.policy()) ==
-        known.end()) {
-      return absl::NotFoundError(absl::StrCat(
-          "unknown policy ", QuoteInput(request.policy()), "; this server has ",
-          known.empty() ? "no policies" : absl::StrJoin(known, ", ")));
-    }
-  }
+  if (absl::Status s = CheckPolicyKnown(request.policy()); !s.ok()) return s;
 
   StrategyRequest sr;
   sr.name = request.strategy().empty() ? strategies_->default_name()
@@ -96,7 +209,6 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
   sr.fine_tune = !request.has_fine_tune() || request.fine_tune();
   absl::StatusOr<std::unique_ptr<Strategy>> made = strategies_->Make(sr);
   if (!made.ok()) return made.status();
-  std::shared_ptr<Strategy> strategy = *std::move(made);
 
   const Problem& p = *resolved->problem;
   JobSpec spec;
@@ -110,77 +222,8 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
   spec.problem_key = resolved->digest;
   spec.keep_improving = request.has_keep_improving() ? request.keep_improving()
                                                      : options_.keep_improving;
-  spec.work = [problem = resolved->problem, strategy, budget, name = sr.name,
-               interval = options_.publish_interval](
-                  JobContext& context) -> absl::StatusOr<WorkResult> {
-    Budget b = budget;
-    const absl::Time start = absl::Now();
-    // Ending by our own budget a little before the deadline is better than
-    // being stopped at it: the best placement still reaches a client whose
-    // call ends at the deadline. The margin is 10% of the time left, at
-    // most 100 ms.
-    absl::Time soft_deadline = context.deadline();
-    if (soft_deadline != absl::InfiniteFuture()) {
-      soft_deadline -=
-          std::min(absl::Milliseconds(100), (soft_deadline - start) / 10);
-    }
-    const bool clamped = soft_deadline - start < b.time;
-    if (clamped) {
-      b.time = std::max(soft_deadline - start, absl::ZeroDuration());
-    }
-    Evaluator evaluator(*problem);
-    auto publish = [&](const Assignment& placement, int64_t samples,
-                       absl::Duration elapsed, double bound_s) {
-      v1::PartitionUpdate update;
-      *update.mutable_placement() =
-          AssignmentToProto(problem->graph(), placement);
-      *update.mutable_evaluation() = evaluator.Evaluate(placement);
-      TightenBound(bound_s, update.mutable_evaluation());
-      update.set_samples(samples);
-      update.set_elapsed_s(absl::ToDoubleSeconds(elapsed));
-      update.set_strategy(name);
-      context.Publish(std::move(update));
-    };
-    absl::Time last_publish = absl::InfinitePast();
-    auto on_improvement = [&](const Improvement& improvement) {
-      // A cached placement may already be better; building the message
-      // would be wasted.
-      if (improvement.figures.throughput_per_s <= context.best_throughput()) {
-        return;
-      }
-      const absl::Time now = absl::Now();
-      if (now - last_publish < interval) return;  // the end sends the best
-      last_publish = now;
-      publish(improvement.placement, improvement.samples, improvement.elapsed,
-              improvement.bound_s);
-    };
-    absl::StatusOr<StrategyResult> result =
-        strategy->Run(*problem, b, context.stop(), on_improvement);
-    if (!result.ok()) return result.status();
-    if (!result->best.empty() &&
-        result->throughput_per_s > context.best_throughput()) {
-      publish(result->best, result->samples, result->elapsed, result->bound_s);
-    }
-    WorkResult out;
-    out.bound_s = result->bound_s;
-    out.samples = result->samples;
-    out.elapsed_s = absl::ToDoubleSeconds(result->elapsed);
-    switch (result->reason) {
-      case EndReason::kCancelled:
-        out.end_reason = "cancelled";
-        break;
-      case EndReason::kConverged:
-        out.end_reason = "converged";
-        break;
-      case EndReason::kBudget:
-        out.end_reason =
-            clamped && absl::Now() >= soft_deadline - absl::Milliseconds(5)
-                ? "deadline"
-                : "budget";
-        break;
-    }
-    return out;
-  };
+  spec.work = SearchWork(resolved->problem, *std::move(made), *budget, sr.name,
+                         options_.publish_interval);
   return spec;
 }
 

@@ -102,6 +102,8 @@ class Engine {
   int repairs_running() const;
 
  private:
+  // NOT_FOUND for a policy the registry does not have ("" is the default).
+  absl::Status CheckPolicyKnown(const std::string& policy) const;
   absl::StatusOr<v1::RepairReport> RunRepair(const v1::RepairRequest& request,
                                              absl::Time deadline,
                                              const StopToken* stop) const;
