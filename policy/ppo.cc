@@ -28,6 +28,166 @@ struct Scored {
   double throughput = 0;
 };
 
+// Whether to stop now, or rather than start a phase that takes `next`
+// (never for the default deadline, InfiniteFuture).
+struct StopCheck {
+  const StopToken* stop;
+  absl::Time deadline;
+  bool operator()(absl::Duration next = absl::ZeroDuration()) const {
+    return (stop != nullptr && stop->stop_requested()) ||
+           absl::Now() + next >= deadline;
+  }
+};
+
+// One batch drawn from the policy.
+struct Sampled {
+  torch::Tensor logp_old;  // [N, M]
+  std::vector<Assignment> proposals;
+  Assignment greedy;  // each node's most likely chip
+  double entropy = 0;
+};
+
+// Draws `k` placements. Sampling is done here rather than with
+// torch::multinomial so that it depends on the trainer's seed only, not on
+// Torch's global generator or thread count.
+absl::Status SampleBatch(PolicyNet& net, const GraphTensors& g, int n, int c,
+                         int m, int k, std::mt19937_64& rng, Sampled* out) {
+  out->proposals.assign(k, Assignment(n));
+  out->greedy.assign(n, 0);
+  return GuardTorch("policy forward", [&] {
+    torch::NoGradGuard no_grad;
+    out->logp_old = torch::log_softmax(net->forward(g), 1).contiguous();
+    torch::Tensor probs = out->logp_old.exp().contiguous();
+    out->entropy = -(probs * out->logp_old).sum(1).mean().item<double>();
+    const float* p = probs.data_ptr<float>();
+    std::uniform_real_distribution<double> unif(0.0, 1.0);
+    for (int v = 0; v < n; ++v) {
+      const float* row = p + static_cast<size_t>(v) * m;
+      out->greedy[v] = static_cast<int>(std::max_element(row, row + c) - row);
+      for (int s = 0; s < k; ++s) {
+        double u = unif(rng), acc = 0;
+        int chip = c - 1;
+        for (int j = 0; j < c; ++j) {
+          acc += row[j];
+          if (u < acc) {
+            chip = j;
+            break;
+          }
+        }
+        out->proposals[s][v] = chip;
+      }
+    }
+  });
+}
+
+// Repairs and scores one candidate into `out`.
+void RepairOne(const Problem& problem, const Assignment& q,
+               const PpoOptions& options, const StopCheck& stopped,
+               Evaluator& eval, Scored* out) {
+  if (stopped()) {
+    out->status = absl::CancelledError("stopped");
+    return;
+  }
+  // Inside the deadline (an infinite one leaves the limit as it is).
+  const absl::Duration limit = std::max(
+      absl::Milliseconds(1),
+      std::min(options.repair_time_limit, stopped.deadline - absl::Now()));
+  out->attempted = true;
+  absl::StatusOr<Assignment> r =
+      RepairCandidate(problem, q, limit, stopped.stop);
+  if (r.ok() && options.rebalance) {
+    // Without the stop token: it takes milliseconds, and a placement
+    // repaired before a stop is still worth keeping.
+    absl::StatusOr<Assignment> balanced = Rebalance(problem, *r, nullptr);
+    if (balanced.ok()) r = *std::move(balanced);
+  }
+  if (!r.ok()) {
+    out->status = r.status();
+    return;
+  }
+  if (!eval.IsValid(*r)) {
+    out->status = absl::InternalError("repair gave an invalid placement");
+    return;
+  }
+  const Figures& f = eval.Score(*r);
+  out->placement = *std::move(r);
+  out->quality = f.quality;
+  out->throughput = f.throughput_per_s;
+}
+
+// Repairs the batch (and the greedy placement, last, with score_greedy) on
+// options.repair_threads threads.
+std::vector<Scored> RepairBatch(const Problem& problem, const Sampled& batch,
+                                const PpoOptions& options,
+                                const StopCheck& stopped) {
+  const int k = static_cast<int>(batch.proposals.size());
+  const int total = k + (options.score_greedy ? 1 : 0);
+  std::vector<Scored> scored(total);
+  std::atomic<int> next{0};
+  auto worker = [&] {
+    Evaluator eval(problem);
+    for (int i; (i = next.fetch_add(1)) < total;) {
+      RepairOne(problem, i < k ? batch.proposals[i] : batch.greedy, options,
+                stopped, eval, &scored[i]);
+    }
+  };
+  const int threads = std::min(options.repair_threads, total);
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  return scored;
+}
+
+// Fills the step's figures from the scored candidates and the rewards of
+// the first `k` (those attempted). FAILED_PRECONDITION when a repair proved
+// the instance infeasible.
+absl::Status Tally(const std::vector<Scored>& scored, int k,
+                   double failed_reward, PpoStepStats* stats,
+                   std::vector<double>* reward, int* rewarded) {
+  reward->assign(k, 0);
+  *rewarded = 0;
+  double sum_q = 0;
+  for (int i = 0; i < static_cast<int>(scored.size()); ++i) {
+    const Scored& sc = scored[i];
+    if (absl::IsFailedPrecondition(sc.status)) return sc.status;
+    const bool ok = sc.status.ok();
+    if (ok) {
+      ++stats->valid;
+      sum_q += sc.quality;
+      if (sc.throughput > stats->best_throughput) {
+        stats->best_throughput = sc.throughput;
+        stats->best_quality = sc.quality;
+        stats->best = sc.placement;
+      }
+    }
+    if (i < k && sc.attempted) {
+      (*reward)[i] = ok ? sc.quality : failed_reward;
+      ++*rewarded;
+    }
+  }
+  stats->mean_quality = stats->valid > 0 ? sum_q / stats->valid : 0;
+  double mean = 0;
+  for (double r : *reward) mean += r;
+  stats->mean_reward = mean / std::max(*rewarded, 1);
+  return absl::OkStatus();
+}
+
+// Batch-mean baseline, scaled by the batch's spread so that the step size
+// does not depend on how far apart qualities happen to be. Empty when
+// every candidate scored the same (no signal).
+std::vector<float> Advantages(const std::vector<double>& reward, double mean) {
+  const int k = static_cast<int>(reward.size());
+  double var = 0;
+  for (double r : reward) var += (r - mean) * (r - mean);
+  const double sd = std::sqrt(var / k);
+  if (sd < 1e-9) return {};
+  std::vector<float> adv(k);
+  for (int i = 0; i < k; ++i) {
+    adv[i] = static_cast<float>((reward[i] - mean) / sd);
+  }
+  return adv;
+}
 }  // namespace
 
 absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
@@ -84,6 +244,59 @@ struct PpoTrainer::Impl {
   absl::Duration last_epoch = absl::ZeroDuration();
 };
 
+namespace {
+
+// The ratio is taken per node (each node's chip is its own factor of the
+// joint distribution): a ratio of the joint probability over ~1000 nodes
+// would leave the clip range at once.
+absl::Status Update(PolicyNet& net, const PpoOptions& options,
+                    PpoTrainer::Impl& impl, const GraphTensors& g,
+                    const Sampled& batch, const std::vector<Scored>& scored,
+                    const std::vector<float>& adv_in, const StopCheck& stopped,
+                    PpoStepStats* stats) {
+  const int n = g.num_nodes;
+  const int k = static_cast<int>(adv_in.size());
+  std::vector<float> adv = adv_in;
+  return GuardTorch("PPO update", [&] {
+    std::vector<int64_t> act(static_cast<size_t>(n) * k);
+    for (int i = 0; i < k; ++i) {
+      const bool repaired =
+          options.target == LogProbTarget::kRepaired && scored[i].status.ok();
+      const Assignment& a = repaired ? scored[i].placement : batch.proposals[i];
+      for (int v = 0; v < n; ++v) act[static_cast<size_t>(v) * k + i] = a[v];
+    }
+    torch::Tensor actions = torch::from_blob(act.data(), {n, k}, torch::kInt64);
+    torch::Tensor advantage =
+        torch::from_blob(adv.data(), {1, k}, torch::kFloat32).clone();
+    torch::Tensor old_lp = batch.logp_old.gather(1, actions);  // [N, K]
+    for (int e = 0; e < options.epochs; ++e) {
+      // An epoch (forward and backward) takes about three sampling passes
+      // (forward only) before the first one has been timed.
+      if (stopped(std::max(impl.last_epoch, 3 * impl.last_sample))) {
+        stats->cancelled = true;
+        break;
+      }
+      const absl::Time epoch_start = absl::Now();
+      torch::Tensor logp = torch::log_softmax(net->forward(g), 1);
+      torch::Tensor lp = logp.gather(1, actions);
+      torch::Tensor ratio = torch::exp(lp - old_lp);
+      torch::Tensor surr = torch::min(
+          ratio * advantage,
+          torch::clamp(ratio, 1 - options.clip, 1 + options.clip) * advantage);
+      torch::Tensor entropy = -(logp.exp() * logp).sum(1).mean();
+      torch::Tensor loss = -surr.mean() - options.entropy_coef * entropy;
+      impl.optimizer->zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(net->parameters(),
+                                        options.max_grad_norm);
+      impl.optimizer->step();
+      impl.last_epoch = absl::Now() - epoch_start;
+    }
+  });
+}
+
+}  // namespace
+
 PpoTrainer::~PpoTrainer() = default;
 
 absl::StatusOr<std::unique_ptr<PpoTrainer>> PpoTrainer::Create(
@@ -109,19 +322,11 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
                                               const StopToken* stop,
                                               absl::Time deadline) {
   PpoStepStats stats;
-  // Whether to stop now, or rather than start a phase that takes `next`
-  // (never for the default deadline, InfiniteFuture).
-  auto stopped = [stop, deadline](absl::Duration next = absl::ZeroDuration()) {
-    return (stop != nullptr && stop->stop_requested()) ||
-           absl::Now() + next >= deadline;
-  };
+  const StopCheck stopped{stop, deadline};
   Policy::Impl& pi = policy_->impl();
-  PolicyNet& net = pi.net;
   const int n = problem.num_nodes();
   const int c = problem.num_chips();
-  const int m = pi.metadata.config.max_chips;
   const int k = options_.batch;
-
   if (impl_->cached_problem != &problem || impl_->cached.num_nodes != n ||
       impl_->cached.num_chips != c) {
     absl::StatusOr<GraphTensors> g =
@@ -132,42 +337,19 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   }
   const GraphTensors& g = impl_->cached;
 
-  // 1. Sample. Sampling is done here rather than with torch::multinomial so
-  // that it depends on this trainer's seed only, not on Torch's global
-  // generator or thread count.
+  // 1. Sample.
   if (stopped(impl_->last_sample)) {
     stats.cancelled = true;
     return stats;
   }
   absl::Time t0 = absl::Now();
-  torch::Tensor logp_old;  // [N, M]
-  std::vector<Assignment> proposals(k, Assignment(n));
-  Assignment greedy(n);
-  absl::Status s = GuardTorch("policy forward", [&] {
-    torch::NoGradGuard no_grad;
-    logp_old = torch::log_softmax(net->forward(g), 1).contiguous();
-    torch::Tensor probs = logp_old.exp().contiguous();
-    stats.entropy = -(probs * logp_old).sum(1).mean().item<double>();
-    const float* p = probs.data_ptr<float>();
-    std::uniform_real_distribution<double> unif(0.0, 1.0);
-    for (int v = 0; v < n; ++v) {
-      const float* row = p + static_cast<size_t>(v) * m;
-      greedy[v] = static_cast<int>(std::max_element(row, row + c) - row);
-      for (int s = 0; s < k; ++s) {
-        double u = unif(impl_->rng), acc = 0;
-        int chip = c - 1;
-        for (int j = 0; j < c; ++j) {
-          acc += row[j];
-          if (u < acc) {
-            chip = j;
-            break;
-          }
-        }
-        proposals[s][v] = chip;
-      }
-    }
-  });
-  if (!s.ok()) return s;
+  Sampled batch;
+  if (absl::Status s = SampleBatch(
+          pi.net, g, n, c, pi.metadata.config.max_chips, k, impl_->rng, &batch);
+      !s.ok()) {
+    return s;
+  }
+  stats.entropy = batch.entropy;
   stats.sample_time = absl::Now() - t0;
   impl_->last_sample = stats.sample_time;
   if (stopped()) {
@@ -177,143 +359,39 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
 
   // 2. Repair and score, several candidates at once.
   t0 = absl::Now();
-  const int total = k + (options_.score_greedy ? 1 : 0);
-  std::vector<Scored> scored(total);
-  std::atomic<int> next{0};
-  auto worker = [&] {
-    Evaluator eval(problem);
-    for (int i; (i = next.fetch_add(1)) < total;) {
-      if (stopped()) {
-        scored[i].status = absl::CancelledError("stopped");
-        continue;
-      }
-      const Assignment& q = i < k ? proposals[i] : greedy;
-      // Inside the deadline (an infinite one leaves the limit as it is).
-      const absl::Duration limit = std::max(
-          absl::Milliseconds(1),
-          std::min(options_.repair_time_limit, deadline - absl::Now()));
-      scored[i].attempted = true;
-      absl::StatusOr<Assignment> r = RepairCandidate(problem, q, limit, stop);
-      if (r.ok() && options_.rebalance) {
-        // Without the stop token: it takes milliseconds, and a placement
-        // repaired before a stop is still worth keeping.
-        absl::StatusOr<Assignment> balanced = Rebalance(problem, *r, nullptr);
-        if (balanced.ok()) r = *std::move(balanced);
-      }
-      if (!r.ok()) {
-        scored[i].status = r.status();
-        continue;
-      }
-      if (!eval.IsValid(*r)) {
-        scored[i].status =
-            absl::InternalError("repair gave an invalid placement");
-        continue;
-      }
-      const Figures& f = eval.Score(*r);
-      scored[i].placement = *std::move(r);
-      scored[i].quality = f.quality;
-      scored[i].throughput = f.throughput_per_s;
-    }
-  };
-  const int threads = std::min(options_.repair_threads, total);
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
+  const std::vector<Scored> scored =
+      RepairBatch(problem, batch, options_, stopped);
   stats.repair_time = absl::Now() - t0;
   stats.candidates = static_cast<int>(
       std::count_if(scored.begin(), scored.end(),
                     [](const Scored& sc) { return sc.attempted; }));
-  if (stopped()) {
-    stats.cancelled = true;
+  if (stopped()) stats.cancelled = true;
+  std::vector<double> reward;
+  int rewarded = 0;
+  if (absl::Status s = Tally(scored, k, options_.failed_repair_reward, &stats,
+                             &reward, &rewarded);
+      !s.ok()) {
+    return s;
   }
-
-  std::vector<double> reward(k);
-  int rewarded = 0;  // the batch candidates whose repair was attempted
-  double sum_q = 0;
-  for (int i = 0; i < total; ++i) {
-    const Scored& sc = scored[i];
-    if (absl::IsFailedPrecondition(sc.status)) return sc.status;
-    const bool ok = sc.status.ok();
-    if (ok) {
-      ++stats.valid;
-      sum_q += sc.quality;
-      if (sc.throughput > stats.best_throughput) {
-        stats.best_throughput = sc.throughput;
-        stats.best_quality = sc.quality;
-        stats.best = sc.placement;
-      }
-    }
-    if (i < k && sc.attempted) {
-      reward[i] = ok ? sc.quality : options_.failed_repair_reward;
-      ++rewarded;
-    }
-  }
-  stats.mean_quality = stats.valid > 0 ? sum_q / stats.valid : 0;
-  double mean = 0;
-  for (double r : reward) mean += r;
-  mean /= std::max(rewarded, 1);
-  stats.mean_reward = mean;
   // Every batch candidate was repaired unless the step was cancelled.
   if (stats.cancelled || rewarded < k) {
     stats.cancelled = true;
     return stats;
   }
 
-  // 3. Advantages: batch-mean baseline, scaled by the batch's spread so the
-  // step size does not depend on how far apart qualities happen to be.
-  double var = 0;
-  for (double r : reward) var += (r - mean) * (r - mean);
-  const double sd = std::sqrt(var / k);
+  // 3. Advantages.
   ++steps_;
-  if (sd < 1e-9) return stats;             // every candidate equal: no signal
+  const std::vector<float> adv = Advantages(reward, stats.mean_reward);
+  if (adv.empty()) return stats;           // every candidate equal: no signal
   if (options_.epochs == 0) return stats;  // sampling only (no fine-tuning)
-  std::vector<float> adv(k);
-  for (int i = 0; i < k; ++i)
-    adv[i] = static_cast<float>((reward[i] - mean) / sd);
 
-  // 4. Clipped PPO updates. The ratio is taken per node (each node's chip
-  // is its own factor of the joint distribution): a ratio of the joint
-  // probability over ~1000 nodes would leave the clip range at once.
+  // 4. Clipped PPO updates.
   t0 = absl::Now();
-  s = GuardTorch("PPO update", [&] {
-    std::vector<int64_t> act(static_cast<size_t>(n) * k);
-    for (int i = 0; i < k; ++i) {
-      const bool repaired =
-          options_.target == LogProbTarget::kRepaired && scored[i].status.ok();
-      const Assignment& a = repaired ? scored[i].placement : proposals[i];
-      for (int v = 0; v < n; ++v) act[static_cast<size_t>(v) * k + i] = a[v];
-    }
-    torch::Tensor actions = torch::from_blob(act.data(), {n, k}, torch::kInt64);
-    torch::Tensor advantage =
-        torch::from_blob(adv.data(), {1, k}, torch::kFloat32).clone();
-    torch::Tensor old_lp = logp_old.gather(1, actions);  // [N, K]
-    for (int e = 0; e < options_.epochs; ++e) {
-      // An epoch (forward and backward) takes about three sampling passes
-      // (forward only) before the first one has been timed.
-      if (stopped(std::max(impl_->last_epoch, 3 * impl_->last_sample))) {
-        stats.cancelled = true;
-        break;
-      }
-      const absl::Time epoch_start = absl::Now();
-      torch::Tensor logp = torch::log_softmax(net->forward(g), 1);
-      torch::Tensor lp = logp.gather(1, actions);
-      torch::Tensor ratio = torch::exp(lp - old_lp);
-      torch::Tensor surr =
-          torch::min(ratio * advantage,
-                     torch::clamp(ratio, 1 - options_.clip, 1 + options_.clip) *
-                         advantage);
-      torch::Tensor entropy = -(logp.exp() * logp).sum(1).mean();
-      torch::Tensor loss = -surr.mean() - options_.entropy_coef * entropy;
-      impl_->optimizer->zero_grad();
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(net->parameters(),
-                                        options_.max_grad_norm);
-      impl_->optimizer->step();
-      impl_->last_epoch = absl::Now() - epoch_start;
-    }
-  });
-  if (!s.ok()) return s;
+  if (absl::Status s = Update(pi.net, options_, *impl_, g, batch, scored, adv,
+                              stopped, &stats);
+      !s.ok()) {
+    return s;
+  }
   stats.learn_time = absl::Now() - t0;
   return stats;
 }
