@@ -11,10 +11,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -85,6 +87,58 @@ const char kUsage[] =
     "  --rebalance=0|1         move the chip boundaries of each repaired\n"
     "                          sample to their best positions (default 1)\n";
 
+// One setter per --key=value flag; false for a value that does not parse.
+using Setter = std::function<bool(const std::string&, Flags*)>;
+
+template <typename T>
+Setter Number(T Flags::*field) {
+  return [field](const std::string& v, Flags* f) {
+    if constexpr (std::is_floating_point_v<T>) {
+      return absl::SimpleAtod(v, &(f->*field));
+    } else {
+      return absl::SimpleAtoi(v, &(f->*field));
+    }
+  };
+}
+
+Setter Text(std::string Flags::*field) {
+  return [field](const std::string& v, Flags* f) {
+    f->*field = v;
+    return true;
+  };
+}
+
+const std::map<std::string, Setter>& Setters() {
+  static const auto* setters = new std::map<std::string, Setter>{
+      {"out", Text(&Flags::out)},
+      {"corpus", Text(&Flags::corpus)},
+      {"holdout", Text(&Flags::holdout)},
+      {"time_budget_s", Number(&Flags::time_budget_s)},
+      {"iterations", Number(&Flags::iterations)},
+      {"seed", Number(&Flags::seed)},
+      {"batch", Number(&Flags::batch)},
+      {"epochs", Number(&Flags::epochs)},
+      {"lr", Number(&Flags::lr)},
+      {"entropy", Number(&Flags::entropy)},
+      {"checkpoint_every", Number(&Flags::checkpoint_every)},
+      {"threads", Number(&Flags::threads)},
+      {"repair_threads", Number(&Flags::repair_threads)},
+      {"repair_ms", Number(&Flags::repair_ms)},
+      {"min_nodes", Number(&Flags::min_nodes)},
+      {"max_nodes", Number(&Flags::max_nodes)},
+      {"min_chips", Number(&Flags::min_chips)},
+      {"max_chips", Number(&Flags::max_chips)},
+      {"corpus_fraction", Number(&Flags::corpus_fraction)},
+      {"target", Text(&Flags::target)},
+      {"rebalance",
+       [](const std::string& v, Flags* f) {
+         f->rebalance = v == "1";
+         return v == "0" || v == "1";
+       }},
+  };
+  return *setters;
+}
+
 absl::Status ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -102,55 +156,13 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
           absl::StrCat("bad argument '", arg, "'"));
     }
     const std::string key = kv[0].substr(2);
-    const std::string& v = kv[1];
-    bool ok = true;
-    if (key == "out")
-      f->out = v;
-    else if (key == "corpus")
-      f->corpus = v;
-    else if (key == "holdout")
-      f->holdout = v;
-    else if (key == "time_budget_s")
-      ok = absl::SimpleAtod(v, &f->time_budget_s);
-    else if (key == "iterations")
-      ok = absl::SimpleAtoi(v, &f->iterations);
-    else if (key == "seed")
-      ok = absl::SimpleAtoi(v, &f->seed);
-    else if (key == "batch")
-      ok = absl::SimpleAtoi(v, &f->batch);
-    else if (key == "epochs")
-      ok = absl::SimpleAtoi(v, &f->epochs);
-    else if (key == "lr")
-      ok = absl::SimpleAtod(v, &f->lr);
-    else if (key == "entropy")
-      ok = absl::SimpleAtod(v, &f->entropy);
-    else if (key == "checkpoint_every")
-      ok = absl::SimpleAtoi(v, &f->checkpoint_every);
-    else if (key == "threads")
-      ok = absl::SimpleAtoi(v, &f->threads);
-    else if (key == "repair_threads")
-      ok = absl::SimpleAtoi(v, &f->repair_threads);
-    else if (key == "repair_ms")
-      ok = absl::SimpleAtoi(v, &f->repair_ms);
-    else if (key == "min_nodes")
-      ok = absl::SimpleAtoi(v, &f->min_nodes);
-    else if (key == "max_nodes")
-      ok = absl::SimpleAtoi(v, &f->max_nodes);
-    else if (key == "min_chips")
-      ok = absl::SimpleAtoi(v, &f->min_chips);
-    else if (key == "max_chips")
-      ok = absl::SimpleAtoi(v, &f->max_chips);
-    else if (key == "corpus_fraction")
-      ok = absl::SimpleAtod(v, &f->corpus_fraction);
-    else if (key == "target")
-      f->target = v;
-    else if (key == "rebalance" && (v == "0" || v == "1"))
-      f->rebalance = v == "1";
-    else
+    auto setter = Setters().find(key);
+    if (setter == Setters().end()) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", key));
-    if (!ok) {
+    }
+    if (!setter->second(kv[1], f)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("bad value for --", key, ": '", v, "'"));
+          absl::StrCat("bad value for --", key, ": '", kv[1], "'"));
     }
   }
   if (f->out.empty()) return absl::InvalidArgumentError("--out is required");
@@ -218,6 +230,160 @@ absl::StatusOr<std::vector<CorpusGraph>> LoadCorpus(
   return out;
 }
 
+std::string CorpusText(const Flags& flags,
+                       const std::vector<CorpusGraph>& corpus,
+                       const std::vector<std::string>& held) {
+  std::vector<std::string> names;
+  for (const auto& c : corpus) names.push_back(c.name);
+  return absl::StrCat(
+      "synthetic(transformer,conv,branchy,layered; ", flags.min_nodes, "-",
+      flags.max_nodes, " nodes; ", flags.min_chips, "-", flags.max_chips,
+      " chips; SRAM slack 1.1-4x)",
+      names.empty() ? "" : absl::StrCat(" + ", absl::StrJoin(names, ",")),
+      held.empty() ? ""
+                   : absl::StrCat("; held out: ", absl::StrJoin(held, ",")));
+}
+
+// A fresh policy, or with `resuming` the one in --out with its optimizer
+// state and step count.
+absl::StatusOr<std::unique_ptr<PpoTrainer>> MakeTrainer(const Flags& flags,
+                                                        bool resuming) {
+  absl::StatusOr<std::unique_ptr<Policy>> policy =
+      resuming ? Policy::Load(flags.out)
+               : Policy::Create(PolicyConfig{}, flags.seed);
+  if (!policy.ok()) return policy.status();
+  PpoOptions ppo;
+  ppo.batch = flags.batch;
+  ppo.epochs = flags.epochs;
+  ppo.learning_rate = flags.lr;
+  ppo.entropy_coef = flags.entropy;
+  ppo.seed = flags.seed;
+  ppo.repair_threads = flags.repair_threads;
+  ppo.repair_time_limit = absl::Milliseconds(flags.repair_ms);
+  ppo.score_greedy = true;
+  ppo.rebalance = flags.rebalance;
+  ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
+                                          : LogProbTarget::kRepaired;
+  absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =
+      PpoTrainer::Create(*std::move(policy), ppo);
+  if (!trainer.ok() || !resuming) return trainer;
+  if (absl::Status s = (*trainer)->LoadState(flags.out); !s.ok()) return s;
+  return trainer;
+}
+
+// One iteration's training instance. It depends on (seed, iteration) only,
+// so a resumed run sees the same instances a fresh one would.
+struct Instance {
+  std::shared_ptr<const Graph> graph;  // null when the draw was rejected
+  std::string kind;
+  int chips = 0;
+  double slack = 1;
+  uint64_t hw_seed = 0;
+};
+
+Instance DrawInstance(const Flags& flags,
+                      const std::vector<CorpusGraph>& corpus, int64_t it) {
+  std::mt19937_64 rng(flags.seed * 1000003ull + static_cast<uint64_t>(it));
+  std::uniform_real_distribution<double> u(0, 1);
+  Instance inst;
+  if (!corpus.empty() && u(rng) < flags.corpus_fraction) {
+    const CorpusGraph& c = corpus[rng() % corpus.size()];
+    inst.graph = c.graph;
+    inst.kind = c.name;
+  } else {
+    const auto family =
+        static_cast<SyntheticFamily>(rng() % kNumSyntheticFamilies);
+    const double lo = std::log(flags.min_nodes), hi = std::log(flags.max_nodes);
+    const int size = static_cast<int>(std::exp(lo + (hi - lo) * u(rng)));
+    absl::StatusOr<Graph> g =
+        Graph::FromProto(SyntheticGraph(family, size, rng()));
+    if (!g.ok()) {
+      std::fprintf(stderr, "synthetic graph rejected: %s\n",
+                   g.status().ToString().c_str());
+      return inst;
+    }
+    inst.graph = std::make_shared<const Graph>(*std::move(g));
+    inst.kind = SyntheticFamilyName(family);
+  }
+  inst.chips =
+      flags.min_chips +
+      static_cast<int>(rng() % (flags.max_chips - flags.min_chips + 1));
+  inst.slack =
+      std::exp(std::log(1.1) + (std::log(4.0) - std::log(1.1)) * u(rng));
+  inst.hw_seed = rng();
+  return inst;
+}
+
+// A PPO step on the instance, loosening SRAM (up to three times) while it
+// has no valid placement.
+absl::StatusOr<PpoStepStats> TrainOn(PpoTrainer& trainer,
+                                     const Instance& inst) {
+  absl::StatusOr<PpoStepStats> st = absl::UnknownError("not run");
+  double slack = inst.slack;
+  for (int attempt = 0; attempt < 4; ++attempt, slack *= 2) {
+    v1::Hardware hw = RandomHardware(
+        inst.graph->ToProto(), std::min(inst.chips, inst.graph->num_nodes()),
+        slack, inst.hw_seed);
+    absl::StatusOr<Problem> problem = Problem::Create(inst.graph, hw);
+    if (!problem.ok()) return problem.status();
+    st = trainer.Step(*problem, nullptr);
+    if (!absl::IsFailedPrecondition(st.status())) break;
+  }
+  return st;
+}
+
+// The run's figures so far, for the progress line.
+struct Progress {
+  absl::Time start = absl::Now();
+  int64_t first_it = 0;
+  int64_t samples = 0;
+  double ema_quality = -1;
+};
+
+void PrintIteration(const Flags& flags, Progress& p, int64_t it,
+                    const Instance& inst, const PpoStepStats& st) {
+  p.samples += st.candidates;
+  p.ema_quality = p.ema_quality < 0
+                      ? st.mean_quality
+                      : 0.95 * p.ema_quality + 0.05 * st.mean_quality;
+  const double now = absl::ToDoubleSeconds(absl::Now() - p.start);
+  // ETA: the sooner of the time budget and the remaining iterations at this
+  // run's average pace.
+  const double per_it = now / std::max<int64_t>(1, it - p.first_it);
+  double eta = per_it * (flags.iterations - it);
+  if (flags.time_budget_s > 0) {
+    eta = std::min(eta, std::max(0.0, flags.time_budget_s - now));
+  }
+  std::printf(
+      "iter %5lld  %-12s n=%-5d C=%-2d  mean_q %.3f  best_q %.3f  valid "
+      "%2d/%2d  "
+      "ent %.3f  ema_q %.3f  %.1f samples/s  repair %.2fs learn %.2fs  ETA "
+      "%.0fs\n",
+      (long long)it, inst.kind.c_str(), inst.graph->num_nodes(), inst.chips,
+      st.mean_quality, st.best_quality, st.valid, st.candidates, st.entropy,
+      p.ema_quality, p.samples / std::max(1e-9, now),
+      absl::ToDoubleSeconds(st.repair_time),
+      absl::ToDoubleSeconds(st.learn_time), eta);
+  std::fflush(stdout);
+}
+
+bool Checkpoint(const Flags& flags, const std::string& corpus_text,
+                PpoTrainer& trainer) {
+  trainer.mutable_policy().set_metadata_text(
+      corpus_text, trainer.steps(),
+      absl::StrCat("mcmpart-train seed=", flags.seed, " batch=", flags.batch,
+                   " lr=", flags.lr, " target=", flags.target,
+                   " rebalance=", flags.rebalance ? 1 : 0));
+  absl::Status s = trainer.policy().Save(flags.out);
+  if (s.ok()) s = trainer.SaveState(flags.out);
+  if (!s.ok()) {
+    std::fprintf(stderr, "mcmpart-train: checkpoint: %s\n",
+                 s.ToString().c_str());
+    return false;
+  }
+  return true;
+}
+
 int Main(int argc, char** argv) {
   Flags flags;
   if (absl::Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
@@ -233,174 +399,47 @@ int Main(int argc, char** argv) {
                  corpus.status().ToString().c_str());
     return 1;
   }
-  std::vector<std::string> names;
-  for (const auto& c : *corpus) names.push_back(c.name);
-  const std::string corpus_text = absl::StrCat(
-      "synthetic(transformer,conv,branchy,layered; ", flags.min_nodes, "-",
-      flags.max_nodes, " nodes; ", flags.min_chips, "-", flags.max_chips,
-      " chips; SRAM slack 1.1-4x)",
-      names.empty() ? "" : absl::StrCat(" + ", absl::StrJoin(names, ",")),
-      held.empty() ? ""
-                   : absl::StrCat("; held out: ", absl::StrJoin(held, ",")));
+  const std::string corpus_text = CorpusText(flags, *corpus, held);
   std::printf("corpus: %s\n", corpus_text.c_str());
-
-  std::unique_ptr<Policy> policy;
   const bool resuming =
       flags.resume && fs::exists(fs::path(flags.out) / "policy.meta");
-  if (resuming) {
-    absl::StatusOr<std::unique_ptr<Policy>> p = Policy::Load(flags.out);
-    if (!p.ok()) {
-      std::fprintf(stderr, "mcmpart-train: --resume: %s\n",
-                   p.status().ToString().c_str());
-      return 1;
-    }
-    policy = *std::move(p);
-  } else {
-    absl::StatusOr<std::unique_ptr<Policy>> p =
-        Policy::Create(PolicyConfig{}, flags.seed);
-    if (!p.ok()) {
-      std::fprintf(stderr, "mcmpart-train: %s\n",
-                   p.status().ToString().c_str());
-      return 1;
-    }
-    policy = *std::move(p);
-  }
-  PpoOptions ppo;
-  ppo.batch = flags.batch;
-  ppo.epochs = flags.epochs;
-  ppo.learning_rate = flags.lr;
-  ppo.entropy_coef = flags.entropy;
-  ppo.seed = flags.seed;
-  ppo.repair_threads = flags.repair_threads;
-  ppo.repair_time_limit = absl::Milliseconds(flags.repair_ms);
-  ppo.score_greedy = true;
-  ppo.rebalance = flags.rebalance;
-  ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
-                                          : LogProbTarget::kRepaired;
   absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =
-      PpoTrainer::Create(std::move(policy), ppo);
+      MakeTrainer(flags, resuming);
   if (!trainer.ok()) {
-    std::fprintf(stderr, "mcmpart-train: %s\n",
+    std::fprintf(stderr, "mcmpart-train: %s%s\n", resuming ? "--resume: " : "",
                  trainer.status().ToString().c_str());
     return 1;
   }
   if (resuming) {
-    if (absl::Status s = (*trainer)->LoadState(flags.out); !s.ok()) {
-      std::fprintf(stderr, "mcmpart-train: --resume: %s\n",
-                   s.ToString().c_str());
-      return 1;
-    }
     std::printf("resumed at iteration %lld\n", (long long)(*trainer)->steps());
   }
-
-  auto checkpoint = [&]() -> bool {
-    (*trainer)->mutable_policy().set_metadata_text(
-        corpus_text, (*trainer)->steps(),
-        absl::StrCat("mcmpart-train seed=", flags.seed, " batch=", flags.batch,
-                     " lr=", flags.lr, " target=", flags.target,
-                     " rebalance=", flags.rebalance ? 1 : 0));
-    absl::Status s = (*trainer)->policy().Save(flags.out);
-    if (s.ok()) s = (*trainer)->SaveState(flags.out);
-    if (!s.ok()) {
-      std::fprintf(stderr, "mcmpart-train: checkpoint: %s\n",
-                   s.ToString().c_str());
-      return false;
-    }
-    return true;
-  };
-
-  const absl::Time start = absl::Now();
-  int64_t samples = 0;
-  double ema_quality = -1;
-  std::map<std::string, double> ema_by_kind;
-  const int64_t first_it = (*trainer)->steps();
-  for (int64_t it = first_it; it < flags.iterations;) {
-    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  Progress progress;
+  progress.first_it = (*trainer)->steps();
+  for (int64_t it = progress.first_it; it < flags.iterations;) {
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - progress.start);
     if (flags.time_budget_s > 0 && elapsed >= flags.time_budget_s) break;
-    // Each iteration's instance depends on (seed, iteration) only, so a
-    // resumed run sees the same instances a fresh one would.
-    std::mt19937_64 rng(flags.seed * 1000003ull + static_cast<uint64_t>(it));
-    std::uniform_real_distribution<double> u(0, 1);
-    std::shared_ptr<const Graph> graph;
-    std::string kind;
-    if (!corpus->empty() && u(rng) < flags.corpus_fraction) {
-      const CorpusGraph& c = (*corpus)[rng() % corpus->size()];
-      graph = c.graph;
-      kind = c.name;
-    } else {
-      const auto family =
-          static_cast<SyntheticFamily>(rng() % kNumSyntheticFamilies);
-      const double lo = std::log(flags.min_nodes),
-                   hi = std::log(flags.max_nodes);
-      const int size = static_cast<int>(std::exp(lo + (hi - lo) * u(rng)));
-      absl::StatusOr<Graph> g =
-          Graph::FromProto(SyntheticGraph(family, size, rng()));
-      if (!g.ok()) {
-        std::fprintf(stderr, "synthetic graph rejected: %s\n",
-                     g.status().ToString().c_str());
-        ++it;
-        continue;
-      }
-      graph = std::make_shared<const Graph>(*std::move(g));
-      kind = SyntheticFamilyName(family);
-    }
-    const int chips =
-        flags.min_chips +
-        static_cast<int>(rng() % (flags.max_chips - flags.min_chips + 1));
-    double slack =
-        std::exp(std::log(1.1) + (std::log(4.0) - std::log(1.1)) * u(rng));
-    const uint64_t hw_seed = rng();
-    absl::StatusOr<PpoStepStats> st = absl::UnknownError("not run");
-    for (int attempt = 0; attempt < 4; ++attempt, slack *= 2) {
-      v1::Hardware hw =
-          RandomHardware(graph->ToProto(), std::min(chips, graph->num_nodes()),
-                         slack, hw_seed);
-      absl::StatusOr<Problem> problem = Problem::Create(graph, hw);
-      if (!problem.ok()) {
-        st = problem.status();
-        break;
-      }
-      st = (*trainer)->Step(*problem, nullptr);
-      if (!absl::IsFailedPrecondition(st.status())) break;  // else loosen SRAM
-    }
+    const Instance inst = DrawInstance(flags, *corpus, it);
     ++it;
+    if (inst.graph == nullptr) continue;
+    absl::StatusOr<PpoStepStats> st = TrainOn(**trainer, inst);
     if (!st.ok()) {
       std::fprintf(stderr,
                    "iteration %lld (%s, %d nodes, %d chips) skipped: %s\n",
-                   (long long)it, kind.c_str(), graph->num_nodes(), chips,
-                   st.status().ToString().c_str());
+                   (long long)it, inst.kind.c_str(), inst.graph->num_nodes(),
+                   inst.chips, st.status().ToString().c_str());
       continue;
     }
-    samples += st->candidates;
-    ema_quality = ema_quality < 0
-                      ? st->mean_quality
-                      : 0.95 * ema_quality + 0.05 * st->mean_quality;
-    const double now = absl::ToDoubleSeconds(absl::Now() - start);
-    // ETA: the sooner of the time budget and the remaining iterations at
-    // this run's average pace.
-    const double per_it = now / std::max<int64_t>(1, it - first_it);
-    double eta = per_it * (flags.iterations - it);
-    if (flags.time_budget_s > 0) {
-      eta = std::min(eta, std::max(0.0, flags.time_budget_s - now));
+    PrintIteration(flags, progress, it, inst, *st);
+    if (it % flags.checkpoint_every == 0 &&
+        !Checkpoint(flags, corpus_text, **trainer)) {
+      return 1;
     }
-    std::printf(
-        "iter %5lld  %-12s n=%-5d C=%-2d  mean_q %.3f  best_q %.3f  valid "
-        "%2d/%2d  "
-        "ent %.3f  ema_q %.3f  %.1f samples/s  repair %.2fs learn %.2fs  ETA "
-        "%.0fs\n",
-        (long long)it, kind.c_str(), graph->num_nodes(), chips,
-        st->mean_quality, st->best_quality, st->valid, st->candidates,
-        st->entropy, ema_quality, samples / std::max(1e-9, now),
-        absl::ToDoubleSeconds(st->repair_time),
-        absl::ToDoubleSeconds(st->learn_time), eta);
-    std::fflush(stdout);
-    if (it % flags.checkpoint_every == 0 && !checkpoint()) return 1;
   }
-  if (!checkpoint()) return 1;
+  if (!Checkpoint(flags, corpus_text, **trainer)) return 1;
   std::printf(
       "done: %lld iterations, %lld samples in %.0f s; checkpoint in %s\n",
-      (long long)(*trainer)->steps(), (long long)samples,
-      absl::ToDoubleSeconds(absl::Now() - start), flags.out.c_str());
+      (long long)(*trainer)->steps(), (long long)progress.samples,
+      absl::ToDoubleSeconds(absl::Now() - progress.start), flags.out.c_str());
   return 0;
 }
 
