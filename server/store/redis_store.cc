@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1088,6 +1089,14 @@ class RedisStore final : public StateStore {
 
 absl::StatusOr<std::unique_ptr<StateStore>> OpenRedisStore(
     const RedisAddress& address, const StoreOptions& options) {
+  // hiredis writes with write(2): a write to a connection that Redis has
+  // closed raises SIGPIPE, whose default action ends the process. A handler
+  // someone else installed is left alone.
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 &&
+      current.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
+  }
   auto store = std::make_unique<RedisStore>(address, options);
   if (absl::Status s = store->Start(); !s.ok()) return s;
   return store;

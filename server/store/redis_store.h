@@ -28,7 +28,10 @@ struct RedisAddress {
 };
 
 // Connects (the first connection checks the schema version key, writing it
-// into an empty database) and starts the subscriber thread. Errors:
+// into an empty database) and starts the subscriber thread. Sets SIGPIPE
+// to ignored when it has its default action (a write to a connection Redis
+// closed would otherwise end the process; gRPC servers ignore it anyway).
+// Errors:
 // UNAVAILABLE when Redis cannot be reached (the message names host:port and
 // the reason); INVALID_ARGUMENT when Redis refuses the database number;
 // FAILED_PRECONDITION when the database holds another schema version.
