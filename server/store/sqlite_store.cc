@@ -306,17 +306,21 @@ class SqliteStore final : public StateStore {
         "list_jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
           std::string sql = absl::StrCat("SELECT ", kJobColumns, " FROM jobs");
           if (!options.states.empty()) {
+            // Sorted and unique: one statement per set of states.
             std::vector<int> states(options.states.begin(),
                                     options.states.end());
+            std::sort(states.begin(), states.end());
+            states.erase(std::unique(states.begin(), states.end()),
+                         states.end());
             absl::StrAppend(&sql, " WHERE state IN (",
                             absl::StrJoin(states, ", "), ")");
           }
-          absl::StrAppend(&sql, " ORDER BY create_us DESC, id DESC");
-          if (options.limit > 0) {
-            absl::StrAppend(&sql, " LIMIT ", options.limit);
-          }
+          // The limit is bound, so that the statement cache holds one
+          // statement per state filter (at most 32), not one per limit.
+          absl::StrAppend(&sql, " ORDER BY create_us DESC, id DESC LIMIT ?");
           absl::MutexLock lock(&mu_);
           Stmt stmt(Prepare(sql));
+          stmt.Int(options.limit > 0 ? options.limit : -1);
           std::vector<JobRecord> out;
           while (true) {
             const int rc = stmt.Step();

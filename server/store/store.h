@@ -183,7 +183,8 @@ inline constexpr std::array<double, 14> kLatencyBounds = {
 struct OpStats {
   uint64_t calls = 0;
   // Calls that returned an error other than the call's ordinary answers
-  // (NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION count as answers).
+  // (NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION and INVALID_ARGUMENT are
+  // answers about the data or the call, not failures of the store).
   uint64_t errors = 0;
   // Of the errors, those that were UNAVAILABLE (backend unreachable).
   uint64_t unavailable = 0;

@@ -220,6 +220,8 @@ TEST_P(StoreContractTest, ListIsNewestFirstWithLimitAndStateFilter) {
   EXPECT_THAT(Ids({{v1::Job::FAILED}, 0}), ElementsAre("job-3", "job-1"));
   EXPECT_THAT(Ids({{v1::Job::QUEUED}, 2}), ElementsAre("job-4b", "job-4"));
   EXPECT_THAT(Ids({{v1::Job::RUNNING}, 0}), IsEmpty());
+  EXPECT_THAT(Ids({{v1::Job::FAILED, v1::Job::QUEUED, v1::Job::FAILED}, 3}),
+              ElementsAre("job-4b", "job-4", "job-3"));
   absl::StatusOr<std::vector<JobRecord>> jobs = store_->ListJobs({});
   ASSERT_TRUE(jobs.ok());
   for (const JobRecord& j : *jobs) EXPECT_FALSE(j.has_request);
@@ -375,6 +377,22 @@ TEST_P(StoreContractTest, PurgeDropsOldAndSurplusEndedJobsOnly) {
   ASSERT_TRUE(purged.ok());
   EXPECT_EQ(*purged, 1);
   EXPECT_THAT(Ids({}), ElementsAre("live"));
+}
+
+TEST_P(StoreContractTest, AWaiterOfAPurgedJobGetsNotFound) {
+  JobRecord job = NewJob("job-1", "a");
+  job.progress = EndedProgress();
+  ASSERT_TRUE(store_->CreateJob(job).ok());
+  std::thread purger([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_TRUE(store_->PurgeEnded(absl::ZeroDuration(), 0).ok());
+  });
+  const absl::Time start = absl::Now();
+  absl::StatusOr<JobRecord> got =
+      store_->WaitForChange("job-1", 1, absl::Seconds(5));
+  purger.join();
+  EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
 }
 
 TEST_P(StoreContractTest, WaitForChangeWakesOnAWriteWithin100ms) {
