@@ -203,7 +203,8 @@ struct StoreStats {
   uint64_t reconnects = 0;
   // Change notifications received from other replicas (Redis pub/sub).
   uint64_t notifications = 0;
-  // By operation name.
+  // By operation name: "create_job", "update_job", "get_job", ...
+  // ("get_job" includes the re-reads of waiters and subscriptions).
   std::map<std::string, OpStats> ops;
 };
 

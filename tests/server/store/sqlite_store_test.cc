@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -96,6 +97,29 @@ TEST_F(SqliteStoreTest, JobsCacheAndClaimsSurviveAReopen) {
       (*store)->UpdateJob("job-2", "a", testing::EndedProgress());
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(*v, 2u);
+}
+
+TEST_F(SqliteStoreTest, TwoStoresOnOneFileSeeEachOtherByPolling) {
+  StoreOptions options;
+  options.poll_interval = absl::Milliseconds(100);
+  absl::StatusOr<std::unique_ptr<StateStore>> a = Open(options);
+  absl::StatusOr<std::unique_ptr<StateStore>> b = Open(options);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*a)->CreateJob(NewJob("job-1", "a")).ok());
+  // The owner check is in the file, not in one store object.
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      (*b)->UpdateJob("job-1", "b", JobProgress()).status()));
+  std::thread canceller([&] {
+    absl::SleepFor(absl::Milliseconds(30));
+    ASSERT_TRUE((*b)->RequestCancel("job-1").ok());
+  });
+  const absl::Time start = absl::Now();
+  absl::StatusOr<JobRecord> job =
+      (*a)->WaitForChange("job-1", 1, absl::Seconds(5));
+  canceller.join();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->cancel_requested);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
 }
 
 TEST_F(SqliteStoreTest, TheFileIsInWalModeWithOurIdAndSchemaVersion) {
