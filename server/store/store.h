@@ -39,8 +39,11 @@
 // StoreOptions::redis_command_timeout; the caller may fall back to its
 // memory, and the store reconnects by itself when the backend returns);
 // INTERNAL for a backend answer this code cannot read (a corrupt row, a
-// value written by something else); the call-specific codes documented
-// below. No call throws.
+// value written by something else); for sqlite at run time also
+// UNAVAILABLE when another process holds the file's lock beyond 5 s or I/O
+// fails, RESOURCE_EXHAUSTED when the disk is full, DATA_LOSS when the file
+// was damaged after start-up; the call-specific codes documented below. No
+// call throws.
 //
 // Thread-safety: every method of StateStore may be called from many threads
 // at once.
