@@ -15,6 +15,8 @@ PACKAGES=(
   libgecode-dev libonnx-dev libtorch-dev libopenblas0-pthread
   # metrics
   prometheus-cpp-dev
+  # state store (server/store): SQLite and Redis; the tests start redis-server
+  redis-server libhiredis-dev libsqlite3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev libxml2-utils graphviz
   # deployment checks (tests/deploy): YAML lint and parsing
