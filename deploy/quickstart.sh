@@ -35,7 +35,7 @@ model=tests/data/graphs/resnet50.onnx
 
 echo "== starting mcmpart-server on localhost:$port (log: $out/server.log)"
 "$server_bin" --host 127.0.0.1 --port "$port" --metrics-host 127.0.0.1 \
-  --metrics-port 0 >"$out/server.log" 2>&1 &
+  --metrics-port 0 --store "sqlite:$out/state.db" >"$out/server.log" 2>&1 &
 server_pid=$!
 trap 'kill -TERM "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
 export MCMPART_SERVER="localhost:$port"

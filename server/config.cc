@@ -109,6 +109,8 @@ Setter BoolAt(Get get) {
   };
 }
 
+// Long, and a table: one entry per flag, in --help order; the help text,
+// the environment variables and the parser all come from it.
 const std::vector<FlagDef>& Flags() {
   static const auto* flags = new std::vector<FlagDef>{
       {"host", "ADDR", "0.0.0.0", "address the gRPC server listens on",
@@ -202,6 +204,18 @@ const std::vector<FlagDef>& Flags() {
              return &c->server.service.streams.max_streams_per_client;
            },
            1, 1 << 24)},
+      {"store", "SPEC", "memory",
+       "where jobs and the result cache live: memory (this process), "
+       "sqlite:PATH (kept across restarts) or redis://HOST:PORT[/DB] (shared "
+       "by every replica)",
+       StringAt([](ServerConfig* c) { return &c->store; })},
+      {"replica-id", "NAME", "$HOSTNAME or the host name, and the pid",
+       "this replica's name in the store (unique among the replicas)",
+       StringAt([](ServerConfig* c) { return &c->replica; })},
+      {"lease-ttl", "DURATION", "10s",
+       "how long a job stays this replica's without a renewal; a dead "
+       "replica's jobs resume elsewhere after it",
+       DurationAt([](ServerConfig* c) { return &c->lease_ttl; })},
       {"tls-cert", "FILE", "none (plaintext)",
        "PEM certificate chain; with --tls-key the server speaks TLS",
        StringAt([](ServerConfig* c) { return &c->server.tls_cert_file; })},

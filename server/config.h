@@ -27,6 +27,13 @@ struct ServerConfig {
   std::string policy_dir;   // empty = the shipped policies
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool log_jobs = true;
+  // The state store (server/store/store.h): "memory" (none: jobs in this
+  // process only), "sqlite:PATH" or "redis://HOST:PORT[/DB]".
+  std::string store = "memory";
+  // This replica's name in the store; empty = $HOSTNAME (the pod name in
+  // Kubernetes) or the host name, with the process id.
+  std::string replica;
+  absl::Duration lease_ttl = absl::Seconds(10);
   ServerOptions server;
   EngineOptions engine;
   JobManagerOptions jobs;

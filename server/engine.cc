@@ -189,8 +189,35 @@ absl::Status Engine::CheckPolicyKnown(const std::string& policy) const {
                    known.empty() ? "no policies" : absl::StrJoin(known, ", ")));
 }
 
+absl::StatusOr<JobSpec> Engine::PrepareResume(
+    const store::JobRecord& record) const {
+  v1::PartitionRequest request = record.request;
+  // The budget left after what earlier replicas used (at least a moment, so
+  // that the job still ends through its work with the best placement).
+  const double asked =
+      request.budget().time_s() > 0
+          ? request.budget().time_s()
+          : absl::ToDoubleSeconds(options_.default_time_budget);
+  request.mutable_budget()->set_time_s(
+      std::max(0.05, asked - record.progress.elapsed_s));
+  if (request.budget().samples() > 0) {
+    request.mutable_budget()->set_samples(std::max<int64_t>(
+        1, request.budget().samples() - record.progress.samples));
+  }
+  // Its best so far is where the search starts again.
+  const v1::Placement* warm =
+      record.progress.best ? &record.progress.best->placement() : nullptr;
+  absl::StatusOr<JobSpec> spec = PrepareSearch(request, warm);
+  if (!spec.ok()) return spec.status();
+  spec->request = std::make_shared<const v1::PartitionRequest>(record.request);
+  spec->prior_elapsed_s = record.progress.elapsed_s;
+  spec->prior_samples = record.progress.samples;
+  spec->retained = true;
+  return spec;
+}
+
 absl::StatusOr<JobSpec> Engine::PrepareSearch(
-    const v1::PartitionRequest& request) const {
+    const v1::PartitionRequest& request, const v1::Placement* warm) const {
   absl::StatusOr<ResolvedProblem> resolved = ResolveProblem(request.problem());
   if (!resolved.ok()) return resolved.status();
   absl::StatusOr<Budget> budget = RequestBudget(request.budget(), options_);
@@ -207,6 +234,11 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
   sr.seed = request.seed();
   sr.policy = request.policy();
   sr.fine_tune = !request.has_fine_tune() || request.fine_tune();
+  if (warm != nullptr) {
+    absl::StatusOr<Assignment> initial =
+        AssignmentFromProto(*resolved->problem, *warm);
+    if (initial.ok()) sr.initial = *std::move(initial);
+  }
   absl::StatusOr<std::unique_ptr<Strategy>> made = strategies_->Make(sr);
   if (!made.ok()) return made.status();
 
@@ -224,6 +256,7 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
                                                      : options_.keep_improving;
   spec.work = SearchWork(resolved->problem, *std::move(made), *budget, sr.name,
                          options_.publish_interval);
+  spec.request = std::make_shared<const v1::PartitionRequest>(request);
   return spec;
 }
 

@@ -15,6 +15,7 @@
 #include "mcmpart/v1/partitioner.pb.h"
 #include "mcmpart/v1/problem.pb.h"
 #include "server/job_manager.h"
+#include "server/store/store.h"
 #include "server/strategy_factory.h"
 #include "solver/problem.h"
 #include "solver/problem_spec.h"
@@ -73,8 +74,15 @@ class Engine {
   // budget; NOT_FOUND for an unknown strategy or policy;
   // FAILED_PRECONDITION when the instance has no valid placement (the
   // solver's explanation).
+  // `warm` (may be null): a placement to start from (a resumed job's best).
   absl::StatusOr<JobSpec> PrepareSearch(
-      const v1::PartitionRequest& request) const;
+      const v1::PartitionRequest& request,
+      const v1::Placement* warm = nullptr) const;
+
+  // The job that resumes a stored job another replica left unfinished: its
+  // request with the budget it has left, starting from its best placement.
+  // Errors: those of PrepareSearch.
+  absl::StatusOr<JobSpec> PrepareResume(const store::JobRecord& record) const;
 
   // Scores and checks one placement. Errors: those of ResolveProblem;
   // INVALID_ARGUMENT for a placement naming unknown nodes or chips or

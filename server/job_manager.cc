@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "server/job_recorder.h"
 #include "solver/bound.h"
 #include "solver/quote.h"
 
@@ -137,6 +138,18 @@ void Job::TightenBound(double bound_s) {
   snap_.best = std::move(best);
 }
 
+void Job::Overwrite(JobSnapshot snap) {
+  absl::MutexLock lock(&mu_);
+  snap.id = id_;
+  snap.version = snap_.version + 1;
+  snap.best_version =
+      snap.best != snap_.best ? snap.version : snap_.best_version;
+  if (snap.best) {
+    best_throughput_ = snap.best->evaluation().throughput_per_s();
+  }
+  snap_ = std::move(snap);
+}
+
 void Job::MarkRunning(absl::Time now) {
   absl::MutexLock lock(&mu_);
   if (snap_.done()) return;
@@ -255,25 +268,97 @@ void JobManager::ReportLoad() {
   if (events_) events_->OnLoad(static_cast<int>(queue_.size()), running_);
 }
 
+void JobManager::SetRecorder(JobRecorder* recorder) {
+  absl::MutexLock lock(&mu_);
+  recorder_ = recorder;
+}
+
+std::shared_ptr<const v1::PartitionUpdate> JobManager::CachedBest(
+    const JobSpec& spec) {
+  JobRecorder* recorder = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    // A proved optimum answers for every strategy; nothing can improve it.
+    std::shared_ptr<const v1::PartitionUpdate> cached =
+        spec.problem_key.empty() ? nullptr
+                                 : CacheLookup(ProvedKey(spec.problem_key));
+    if (cached == nullptr && !spec.cache_key.empty()) {
+      cached = CacheLookup(spec.cache_key);
+    }
+    if (cached != nullptr) return cached;
+    recorder = recorder_;
+  }
+  if (recorder == nullptr) return nullptr;
+  // The store's cache (shared by the replicas), outside the lock: a call
+  // may take a network round trip.
+  std::shared_ptr<const v1::PartitionUpdate> shared =
+      spec.problem_key.empty()
+          ? nullptr
+          : recorder->CacheGet(ProvedKey(spec.problem_key));
+  if (shared == nullptr && !spec.cache_key.empty()) {
+    shared = recorder->CacheGet(spec.cache_key);
+  }
+  return shared;
+}
+
 absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
   if (!spec.work) return absl::InvalidArgumentError("a job needs work to run");
-  const absl::Time now = absl::Now();
+  std::shared_ptr<const v1::PartitionUpdate> cached = CachedBest(spec);
+  const bool run =
+      cached == nullptr ||
+      (spec.keep_improving && !cached->evaluation().proved_optimal());
+  JobRecorder* recorder = recorder_for_remote();
+  std::string id;
+  {
+    absl::MutexLock lock(&mu_);
+    id = NewId();
+  }
+  // A job whose problem another job is already searching, on any replica,
+  // joins that search: the caller gets that job. Only retained jobs (those
+  // in the store) claim and join; a plain call owns its own search.
+  if (recorder != nullptr && run && spec.retained && !spec.cache_key.empty()) {
+    const std::string leader = recorder->ClaimSearch(spec.cache_key, id);
+    if (!leader.empty()) {
+      absl::StatusOr<std::shared_ptr<Job>> joined = Find(leader);
+      if (joined.ok()) return joined;
+    }
+  }
+  absl::StatusOr<std::shared_ptr<Job>> job;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    job = Enqueue(std::make_shared<Job>(id, std::move(spec), now), run,
+                  std::move(cached), now);
+  }
+  // Recorded before the caller learns the id, so that any replica finds it.
+  if (job.ok() && recorder != nullptr && (*job)->spec_.retained) {
+    recorder->Created(*job);
+  }
+  return job;
+}
+
+absl::StatusOr<std::shared_ptr<Job>> JobManager::Adopt(
+    const std::string& id, JobSpec spec, absl::Time create_time,
+    std::shared_ptr<const v1::PartitionUpdate> best) {
+  if (!spec.work) return absl::InvalidArgumentError("a job needs work to run");
   absl::MutexLock lock(&mu_);
+  if (jobs_.contains(id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("job ", QuoteInput(id), " already runs here"));
+  }
+  auto job = std::make_shared<Job>(id, std::move(spec), create_time);
+  if (best != nullptr) job->Publish(*best, best->from_cache());
+  return Enqueue(std::move(job), /*run=*/true, nullptr, absl::Now());
+}
+
+absl::StatusOr<std::shared_ptr<Job>> JobManager::Enqueue(
+    std::shared_ptr<Job> job, bool run,
+    std::shared_ptr<const v1::PartitionUpdate> cached, absl::Time now) {
   if (draining_) {
     return absl::UnavailableError(
         "the server is shutting down and accepts no new work; retry on "
         "another replica");
   }
-  // A proved optimum answers for every strategy; nothing can improve it.
-  std::shared_ptr<const v1::PartitionUpdate> cached =
-      spec.problem_key.empty() ? nullptr
-                               : CacheLookup(ProvedKey(spec.problem_key));
-  if (cached == nullptr && !spec.cache_key.empty()) {
-    cached = CacheLookup(spec.cache_key);
-  }
-  const bool run =
-      cached == nullptr ||
-      (spec.keep_improving && !cached->evaluation().proved_optimal());
   const int workers = static_cast<int>(workers_.size());
   if (run && static_cast<int>(queue_.size()) + running_ >=
                  workers + options_.max_queue) {
@@ -283,7 +368,6 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
                         "(--workers %d + --max-queue %d); retry later",
                         running_, queue_.size(), workers, options_.max_queue));
   }
-  auto job = std::make_shared<Job>(NewId(), std::move(spec), now);
   jobs_[job->id()] = job;
   if (cached != nullptr) {
     if (events_) events_->OnCacheHit();
@@ -305,9 +389,15 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
 
 absl::StatusOr<std::shared_ptr<Job>> JobManager::Find(
     const std::string& id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end() || !it->second->spec_.retained) {
+  JobRecorder* recorder = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(id);
+    if (it != jobs_.end() && it->second->spec_.retained) return it->second;
+    recorder = recorder_;
+  }
+  if (recorder != nullptr) return recorder->Mirror(id);
+  {
     // Jobs live in this process only: a restart loses every one of them.
     return absl::NotFoundError(absl::StrCat(
         "no job ", QuoteInput(id),
@@ -315,10 +405,16 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Find(
         "before the last --max-finished-jobs, or lost when the server "
         "restarted"));
   }
-  return it->second;
 }
 
 void JobManager::Cancel(Job& job, StopCause cause) {
+  if (job.remote()) {
+    // Another replica runs it: ask its owner through the store.
+    if (JobRecorder* recorder = recorder_for_remote()) {
+      recorder->RequestCancel(job);
+    }
+    return;
+  }
   absl::MutexLock lock(&mu_);
   auto it = std::find_if(
       queue_.begin(), queue_.end(),
@@ -344,6 +440,10 @@ absl::StatusOr<JobSnapshot> JobManager::Cancel(const std::string& id) {
 }
 
 std::vector<JobSnapshot> JobManager::List(int limit) const {
+  if (JobRecorder* recorder = recorder_for_remote()) {
+    absl::StatusOr<std::vector<JobSnapshot>> all = recorder->List(limit);
+    if (all.ok()) return *std::move(all);
+  }
   std::vector<JobSnapshot> out;
   {
     absl::MutexLock lock(&mu_);
@@ -462,11 +562,16 @@ void JobManager::RunJob(const std::shared_ptr<Job>& job) {
   if (!job->spec_.cache_key.empty()) {
     std::shared_ptr<const v1::PartitionUpdate> best = job->Snapshot().best;
     if (best && !best->from_cache()) {
-      absl::MutexLock lock(&mu_);
-      if (best->evaluation().proved_optimal() &&
-          !job->spec_.problem_key.empty()) {
-        CacheStore(ProvedKey(job->spec_.problem_key), best);
+      const bool proved = best->evaluation().proved_optimal() &&
+                          !job->spec_.problem_key.empty();
+      JobRecorder* recorder = recorder_for_remote();
+      if (recorder != nullptr) {
+        if (proved)
+          recorder->CachePut(ProvedKey(job->spec_.problem_key), *best);
+        recorder->CachePut(job->spec_.cache_key, *best);
       }
+      absl::MutexLock lock(&mu_);
+      if (proved) CacheStore(ProvedKey(job->spec_.problem_key), best);
       CacheStore(job->spec_.cache_key, std::move(best));
     }
   }
@@ -478,6 +583,8 @@ void JobManager::RunJob(const std::shared_ptr<Job>& job) {
 }
 
 void JobManager::OnJobEnded(const std::shared_ptr<Job>& job) {
+  // Quick: the recorder writes from its own thread.
+  if (recorder_ != nullptr && job->spec_.retained) recorder_->Ended(job);
   if (job->spec_.retained) {
     ended_.push_back(job);
   } else {

@@ -39,6 +39,7 @@ absl::string_view JobStateName(JobState state);
 enum class StopCause { kNone, kCancelled, kDeadline, kShutdown };
 
 class Job;
+class JobRecorder;
 
 // What a work function sees of its job. Used by the worker thread only.
 class JobContext {
@@ -81,6 +82,13 @@ struct WorkResult {
 using JobWork = std::function<absl::StatusOr<WorkResult>(JobContext&)>;
 
 struct JobSpec {
+  // The request the job runs (retained jobs: a state store keeps it, so
+  // that another replica can resume the job). May be null.
+  std::shared_ptr<const v1::PartitionRequest> request;
+  // Budget a resumed job had used on earlier replicas, added to what this
+  // run reports (0 for a new job).
+  double prior_elapsed_s = 0;
+  int64_t prior_samples = 0;
   // Runs on a worker thread. Must not throw (a thrown exception fails the
   // job with INTERNAL) and must honour JobContext::stop().
   JobWork work;
@@ -137,6 +145,10 @@ class Job {
   Job& operator=(const Job&) = delete;
 
   const std::string& id() const { return id_; }
+  // True for a job of another replica, seen through the state store (its
+  // snapshot follows the store; cancelling it asks the owner).
+  bool remote() const { return remote_; }
+  const JobSpec& spec() const { return spec_; }
   JobSnapshot Snapshot() const;
   // Snapshot().version without the copy, for watchers that poll.
   uint64_t version() const;
@@ -149,6 +161,11 @@ class Job {
  private:
   friend class JobContext;
   friend class JobManager;
+  friend class JobRecorder;
+
+  // A remote job's state as the store reports it (version bumped so that
+  // watchers see the change).
+  void Overwrite(JobSnapshot snap);
 
   // Asks the running work to stop; the first cause wins. Returns whether
   // this call set it.
@@ -164,6 +181,7 @@ class Job {
   void Finish(absl::StatusOr<WorkResult> result, absl::Time now);
 
   const std::string id_;
+  bool remote_ = false;
   JobSpec spec_;  // work is released once the job has ended
   StopToken stop_;
 
@@ -214,14 +232,29 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
+  // Records every retained job in a state store (job_recorder.h) from now
+  // on, and answers for jobs of other replicas through it. Call once,
+  // before the first Submit; `recorder` must outlive the manager's use.
+  void SetRecorder(JobRecorder* recorder);
+
+  // Queues a job of the store under its own id (a resumed job; see
+  // JobRecorder): like Submit, without the cache and the recording of a new
+  // job; `best` (may be null) is published first, so that its watchers
+  // never see a worse placement. Errors: those of Submit.
+  absl::StatusOr<std::shared_ptr<Job>> Adopt(
+      const std::string& id, JobSpec spec, absl::Time create_time,
+      std::shared_ptr<const v1::PartitionUpdate> best);
+
   // Queues a job and returns it at once. On a cache hit the job already
   // holds the cached placement (and, without keep_improving, has ended).
   // Errors: RESOURCE_EXHAUSTED when the queue is full (the message gives the
   // limit); UNAVAILABLE after Drain; INVALID_ARGUMENT without work.
   absl::StatusOr<std::shared_ptr<Job>> Submit(JobSpec spec);
 
-  // NOT_FOUND for an id that is unknown or no longer retained (jobs are
-  // kept in memory: a restarted server knows none of its earlier ones).
+  // NOT_FOUND for an id that is unknown or no longer retained. Without a
+  // recorder jobs are kept in memory (a restarted server knows none of its
+  // earlier ones); with one, a job of another replica (or of this one before
+  // a restart) is found in the store and returned as a remote job.
   absl::StatusOr<std::shared_ptr<Job>> Find(const std::string& id) const;
 
   // Stops a job: a queued one ends at once, a running one within 100 ms.
@@ -229,7 +262,9 @@ class JobManager {
   void Cancel(Job& job, StopCause cause = StopCause::kCancelled);
   absl::StatusOr<JobSnapshot> Cancel(const std::string& id);
 
-  // Retained jobs, newest first, at most `limit` (0 = all).
+  // Retained jobs, newest first, at most `limit` (0 = all); with a
+  // recorder those of every replica (this server's alone while the store is
+  // unreachable).
   std::vector<JobSnapshot> List(int limit = 0) const;
 
   // Refuses new jobs from now on, ends queued jobs (end_reason "shutdown")
@@ -263,9 +298,20 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportLoad() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  JobRecorder* recorder_for_remote() const {
+    absl::MutexLock lock(&mu_);
+    return recorder_;
+  }
+  absl::StatusOr<std::shared_ptr<Job>> Enqueue(
+      std::shared_ptr<Job> job, bool run,
+      std::shared_ptr<const v1::PartitionUpdate> cached, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The cached best for the spec: this process's cache, else the store's.
+  std::shared_ptr<const v1::PartitionUpdate> CachedBest(const JobSpec& spec);
 
   const JobManagerOptions options_;
   JobEvents* const events_;
+  JobRecorder* recorder_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

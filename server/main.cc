@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -20,10 +21,12 @@
 #include "server/config.h"
 #include "server/engine.h"
 #include "server/job_manager.h"
+#include "server/job_recorder.h"
 #include "server/log.h"
 #include "server/metrics_http.h"
 #include "server/rl_strategy_factory.h"
 #include "server/server.h"
+#include "server/store/store.h"
 #include "server/strategy_factory.h"
 #include "server/telemetry.h"
 
@@ -38,6 +41,47 @@ void OnSignal(int sig) {
   const int saved = errno;
   (void)!write(g_signal_pipe[1], &sig, sizeof(sig));
   errno = saved;
+}
+
+// The state store and its recorder; both null for --store memory (jobs in
+// this process only, as without a store).
+struct StoreSetup {
+  std::unique_ptr<store::StateStore> store;
+  std::unique_ptr<JobRecorder> recorder;
+};
+
+std::string DefaultReplica() {
+  const char* host = std::getenv("HOSTNAME");
+  char name[256] = {};
+  if (host == nullptr || *host == '\0') {
+    gethostname(name, sizeof(name) - 1);
+    host = name;
+  }
+  return absl::StrCat(host, ":", getpid());
+}
+
+absl::StatusOr<StoreSetup> OpenStore(const ServerConfig& config,
+                                     JobManager& jobs, const Engine& engine,
+                                     Telemetry& telemetry) {
+  StoreSetup out;
+  if (config.store == "memory") return out;
+  store::StoreOptions options;
+  options.cache_entries = config.jobs.cache_entries;
+  absl::StatusOr<std::unique_ptr<store::StateStore>> opened =
+      store::OpenStore(config.store, options);
+  if (!opened.ok()) return opened.status();
+  out.store = *std::move(opened);
+  JobRecorderOptions recorder;
+  recorder.replica = config.replica.empty() ? DefaultReplica() : config.replica;
+  recorder.lease_ttl = config.lease_ttl;
+  recorder.retention = config.jobs.retention;
+  recorder.max_finished_jobs = config.jobs.max_finished_jobs;
+  out.recorder = std::make_unique<JobRecorder>(
+      recorder, out.store.get(), &jobs,
+      [&engine](const store::JobRecord& r) { return engine.PrepareResume(r); },
+      &telemetry);
+  jobs.SetRecorder(out.recorder.get());
+  return out;
 }
 
 int Run(const std::vector<std::string>& args) {
@@ -125,6 +169,13 @@ int Run(const std::vector<std::string>& args) {
 
   JobManager jobs(config->jobs, &telemetry);
   Engine engine(config->engine, &strategies, &telemetry);
+  absl::StatusOr<StoreSetup> store =
+      OpenStore(*config, jobs, engine, telemetry);
+  if (!store.ok()) {
+    std::cerr << "mcmpart-server: --store: " << store.status().message()
+              << "\n";
+    return 2;
+  }
   absl::StatusOr<std::unique_ptr<PartitionServer>> server =
       PartitionServer::Start(config->server, &engine, &jobs, &telemetry);
   if (!server.ok()) {
@@ -139,6 +190,9 @@ int Run(const std::vector<std::string>& args) {
            {"max_queue", config->jobs.max_queue},
            {"default_strategy", strategies.default_name()},
            {"strategies", absl::StrJoin(strategies.Names(), ",")},
+           {"store", store->store ? std::string(store->store->backend())
+                                  : std::string("memory")},
+           {"replica", store->recorder ? store->recorder->replica() : ""},
            {"tls", !config->server.tls_cert_file.empty()},
            {"mtls", !config->server.tls_client_ca_file.empty()}});
 
@@ -155,6 +209,11 @@ int Run(const std::vector<std::string>& args) {
   });
   (*server)->Wait();
   waiter.join();
+  if (store->recorder) {
+    // Handed-back and ended jobs reach the store before the process ends.
+    store->recorder->Flush();
+    jobs.SetRecorder(nullptr);
+  }
   LogLine("info", "server_stop", {});
   return 0;
 }

@@ -25,7 +25,13 @@ JobStream::JobStream(StreamHub* hub, std::string client,
     : hub_(hub), client_(std::move(client)), on_done_(std::move(on_done)) {}
 
 void JobStream::FinishEarly(grpc::Status status) {
-  final_status_ = status;
+  FinishWith(std::move(status));
+}
+
+void JobStream::FinishWith(grpc::Status status) {
+  // Counted before the client can see the status, so that a metrics read
+  // right after the call returns includes it.
+  if (on_done_) on_done_(status);
   Finish(std::move(status));
 }
 
@@ -50,7 +56,6 @@ void JobStream::OnCancel() {
 
 void JobStream::OnDone() {
   if (!client_.empty()) hub_->Release(client_);
-  if (on_done_) on_done_(final_status_);
   delete this;
 }
 
@@ -64,26 +69,26 @@ bool JobStream::Pump(JobManager* jobs) {
       jobs->Cancel(*job_,
                    deadline ? StopCause::kDeadline : StopCause::kCancelled);
     }
-    final_status_ =
+    FinishWith(
         write_failed_ && !cancelled_
             ? grpc::Status(grpc::StatusCode::CANCELLED, "the client went away")
             : grpc::Status(grpc::StatusCode::CANCELLED,
-                           "the client cancelled the call or its deadline "
-                           "passed");
-    Finish(final_status_);
+                           "the client cancelled the call or its "
+                           "deadline passed"));
     return true;
   }
   if (job_->version() == seen_version_) return false;
   const JobSnapshot snap = job_->Snapshot();
   seen_version_ = snap.version;
   if (snap.done()) {
-    final_status_ = ToGrpcStatus(snap.status);
+    const grpc::Status status = ToGrpcStatus(snap.status);
     // A failed job without a placement has nothing to send but its status.
     if ((snap.status.ok() || snap.best) &&
         SerializeTo(*snap.final_update, &buffer_)) {
-      StartWriteAndFinish(&buffer_, grpc::WriteOptions(), final_status_);
+      if (on_done_) on_done_(status);
+      StartWriteAndFinish(&buffer_, grpc::WriteOptions(), status);
     } else {
-      Finish(final_status_);
+      FinishWith(status);
     }
     return true;
   }

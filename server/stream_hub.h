@@ -38,8 +38,8 @@ class StreamHub;
 class JobStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // `client` is the key the hub counts streams by (empty: the hub refused
-  // the stream, nothing to release). `on_done` runs once, in OnDone, with
-  // the status the call ended with.
+  // the stream, nothing to release). `on_done` runs once, just before the
+  // call is finished, with the status it ends with.
   JobStream(StreamHub* hub, std::string client,
             std::function<void(const grpc::Status&)> on_done);
 
@@ -65,11 +65,11 @@ class JobStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // Pump thread only. Starts the next write or finishes the call; returns
   // true when it called Finish (the stream may then be gone at once).
   bool Pump(JobManager* jobs);
+  void FinishWith(grpc::Status status);
 
   StreamHub* const hub_;
   const std::string client_;
   const std::function<void(const grpc::Status&)> on_done_;
-  grpc::Status final_status_;
 
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> write_in_flight_{false};

@@ -21,11 +21,15 @@
 #include "prometheus/registry.h"
 #include "server/engine.h"
 #include "server/job_manager.h"
+#include "server/job_recorder.h"
 #include "server/service.h"
 
 namespace mcmpart::server {
 
-class Telemetry : public JobEvents, public EngineEvents, public ServiceEvents {
+class Telemetry : public JobEvents,
+                  public EngineEvents,
+                  public ServiceEvents,
+                  public RecorderEvents {
  public:
   // `log_jobs`: write a structured line at each job start and end.
   explicit Telemetry(bool log_jobs);
@@ -53,6 +57,14 @@ class Telemetry : public JobEvents, public EngineEvents, public ServiceEvents {
   void OnStarted(const JobSnapshot& job, absl::Duration waited) override;
   void OnFinished(const JobSnapshot& job, int64_t samples,
                   double elapsed_s) override;
+
+  // RecorderEvents.
+  void OnStoreHealth(bool healthy) override;
+  void OnJobResumed() override;
+  void OnLeaseExpired() override;
+  void OnSharedCacheHit() override;
+  void OnJoined() override;
+  void OnStoreStats(const store::StoreStats& stats) override;
 
   // EngineEvents.
   void OnRepair(absl::Duration latency, const absl::Status& status) override;
@@ -85,6 +97,15 @@ class Telemetry : public JobEvents, public EngineEvents, public ServiceEvents {
   prometheus::Gauge& handlers_queued_;
   prometheus::Gauge& request_bytes_;
   prometheus::Gauge& saturated_;
+  prometheus::Gauge& store_healthy_;
+  prometheus::Counter& jobs_resumed_;
+  prometheus::Counter& leases_expired_;
+  prometheus::Counter& shared_cache_hits_;
+  prometheus::Counter& joins_;
+  prometheus::Family<prometheus::Gauge>& store_calls_;
+  prometheus::Family<prometheus::Gauge>& store_errors_;
+  prometheus::Family<prometheus::Gauge>& store_seconds_;
+  prometheus::Family<prometheus::Gauge>& store_max_seconds_;
 };
 
 }  // namespace mcmpart::server
