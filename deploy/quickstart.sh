@@ -33,9 +33,14 @@ out="$build/demo"
 mkdir -p "$out"
 model=tests/data/graphs/resnet50.onnx
 
-echo "== starting mcmpart-server on localhost:$port (log: $out/server.log)"
-"$server_bin" --host 127.0.0.1 --port "$port" --metrics-host 127.0.0.1 \
-  --metrics-port 0 --store "sqlite:$out/state.db" >"$out/server.log" 2>&1 &
+# The state store as in the container image: an SQLite file (here in the
+# demo directory), so that a restarted demo server keeps its jobs and result
+# cache (docs/deploy.md, "State store"). Set MCMPART_SERVER_STORE to choose
+# another (memory, redis://HOST:PORT/DB).
+store="${MCMPART_SERVER_STORE:-sqlite:$out/state.db}"
+echo "== starting mcmpart-server on localhost:$port (log: $out/server.log, store: $store)"
+MCMPART_SERVER_STORE="$store" "$server_bin" --host 127.0.0.1 --port "$port" \
+  --metrics-host 127.0.0.1 --metrics-port 0 >"$out/server.log" 2>&1 &
 server_pid=$!
 trap 'kill -TERM "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
 export MCMPART_SERVER="localhost:$port"

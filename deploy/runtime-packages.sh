@@ -6,8 +6,13 @@
 # The closure names the BLAS the build machine resolved libblas.so.3 to
 # (libopenblas0-pthread, from deploy/setup.sh), so the image gets the same
 # one rather than whichever BLAS apt would pick for libtorch.
+# The state store's libraries (server/store: SQLite for --store sqlite:PATH,
+# hiredis for redis://) are listed by name as well, so that the image can
+# open every --store backend even from a build whose binaries do not link
+# the store yet; once they do, ldd finds the same packages.
 # Used by deploy/Dockerfile; checked by tests/deploy on the local build.
-# Exit 1 when a library is not found or belongs to no package.
+# Exit 1 when a library is not found or belongs to no package, or a named
+# package is not installed here (deploy/setup.sh installs it).
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -69,7 +74,19 @@ while IFS= read -r line; do
   done
 done < <(dpkg-query -S "${queries[@]}" 2>/dev/null || true)
 
+# Debian 12 names: libsqlite3-0 (3.40), libhiredis0.14 (0.14.1), the
+# runtime packages of setup.sh's libsqlite3-dev and libhiredis-dev.
+STORE_PACKAGES=(libsqlite3-0 libhiredis0.14)
+
 status=0
+for p in "${STORE_PACKAGES[@]}"; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    packages["$p"]=1
+  else
+    echo "runtime-packages: $p (state store) is not installed (bash deploy/setup.sh)" >&2
+    status=1
+  fi
+done
 for lib in "${libs[@]}"; do
   if [ -z "${owned[$lib]:-}" ]; then
     echo "runtime-packages: $lib belongs to no package" >&2

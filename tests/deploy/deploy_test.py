@@ -45,15 +45,27 @@ SERVER = os.environ.get("MCMPART_SERVER_BINARY", "")
 CLI = os.environ.get("MCMPART_CLI_BINARY", "")
 PROBE = os.environ.get("MCMPART_HEALTH_PROBE", "")
 
-# Every kustomization directory under deploy/k8s, and what it must hold.
+# Every kustomization directory under deploy/k8s, and what it must hold:
+# the PodMonitor (monitoring/), the shared Redis state store (redis/).
 ROOTS = {
-    "base": {"monitoring": False},
+    "base": {"monitoring": False, "redis": False},
     "monitoring": None,  # only the PodMonitor; rendered, checked with others
-    "overlays/example": {"monitoring": False},
-    "overlays/example-monitoring": {"monitoring": True},
-    "overlays/example-mounted-policy": {"monitoring": False},
+    "redis": None,  # only the Redis objects; rendered, checked with others
+    "overlays/example": {"monitoring": False, "redis": True},
+    "overlays/example-monitoring": {"monitoring": True, "redis": True},
+    "overlays/example-mounted-policy": {"monitoring": False, "redis": True},
 }
 CONTAINER = "mcmpart-server"
+# The Redis of deploy/k8s/redis: StatefulSet and container names.
+REDIS = "mcmpart-redis"
+REDIS_CONTAINER = "redis"
+REDIS_OBJECTS = ["NetworkPolicy", "Service", "StatefulSet"]
+# Variables the deployment sets for server flags that the server being
+# built may not have yet (the state store's --store, docs/store.md): until
+# `mcmpart-server --help` lists the flag, the server ignores the variable
+# and the checks of its value say so and pass; from then on it is checked
+# like every other flag.
+AHEAD_OF_SERVER = {"MCMPART_SERVER_STORE": "store"}
 # The gRPC service whose health the readiness probe asks for: the server
 # sets it SERVING at start and NOT_SERVING when it drains.
 PROTO = os.path.join(SRC, "proto", "mcmpart", "v1", "partitioner.proto")
@@ -180,6 +192,28 @@ def env_to_flag():
     return {f["env"]: name for name, f in server_flags().items()}
 
 
+def server_knows(flag):
+    return flag in server_flags()
+
+
+_NOTED = set()
+
+
+def is_server_variable(name):
+    """NAME is a flag's variable of this server, or one of AHEAD_OF_SERVER
+    (noted once when this server does not know it yet)."""
+    if name in env_to_flag():
+        return True
+    if name in AHEAD_OF_SERVER:
+        if name not in _NOTED:
+            _NOTED.add(name)
+            print(f"note: this mcmpart-server has no "
+                  f"--{AHEAD_OF_SERVER[name]} yet; {name} is set for the "
+                  f"server that has it")
+        return True
+    return False
+
+
 def served_service_name():
     text = open(PROTO).read()
     package = re.search(r"^package\s+([\w.]+)\s*;", text, re.M).group(1)
@@ -261,6 +295,90 @@ def flag_value(env, flag):
 
 def subset(small, big):
     return all(big.get(k) == v for k, v in small.items())
+
+
+# --------------------------------------------------------------------------
+# The state store (docs/store.md) and its Redis (deploy/k8s/redis)
+
+
+def parse_store(spec):
+    """A --store spec as docs/store.md gives it: ("memory",),
+    ("sqlite", PATH) or ("redis", HOST, PORT, DB)."""
+    if spec == "memory":
+        return ("memory",)
+    if spec.startswith("sqlite:") and len(spec) > len("sqlite:"):
+        return ("sqlite", spec[len("sqlite:"):])
+    m = re.fullmatch(r"redis://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)"
+                     r"(?::(\d+))?(?:/(\d+))?", spec)
+    if m:
+        return ("redis", m.group(1), int(m.group(2) or 6379),
+                int(m.group(3) or 0))
+    raise AssertionError(f"not a --store spec of docs/store.md: {spec!r}")
+
+
+def store_spec(objs, cfg):
+    """The spec the pod's server runs with: the rendered variable, else the
+    image's ENV, else the binary's default (memory)."""
+    env = container_env(objs)
+    return env.get("MCMPART_SERVER_STORE",
+                   cfg["env"].get("MCMPART_SERVER_STORE", "memory"))
+
+
+def pod_volume(pod, name, templates=()):
+    """The pod's volume NAME, or a StatefulSet's claim template of it."""
+    for v in pod.get("volumes", []):
+        if v["name"] == name:
+            return v
+    for t in templates:
+        if t["metadata"]["name"] == name:
+            return {"name": name, "persistentVolumeClaim": t}
+    raise AssertionError(f"no volume named {name}")
+
+
+def mount_holding(container, path):
+    """The container's volumeMount under which PATH lies (the deepest)."""
+    best = None
+    for m in container.get("volumeMounts", []):
+        mp = m["mountPath"].rstrip("/")
+        if path == mp or path.startswith(mp + "/"):
+            if best is None or len(mp) > len(best["mountPath"].rstrip("/")):
+                best = m
+    return best
+
+
+def redis_statefulset(objs):
+    sts = [o for o in objects(objs, "StatefulSet")
+           if o["metadata"]["name"] == REDIS]
+    assert len(sts) == 1, f"expected the StatefulSet {REDIS}"
+    containers = sts[0]["spec"]["template"]["spec"]["containers"]
+    named = [c for c in containers if c["name"] == REDIS_CONTAINER]
+    assert len(named) == 1, f"no container named {REDIS_CONTAINER}"
+    return sts[0], named[0]
+
+
+def redis_option(args, name):
+    """The value after --NAME in redis-server's arguments (None if absent)."""
+    for i, a in enumerate(args):
+        if a == f"--{name}":
+            assert i + 1 < len(args), f"--{name} without a value"
+            return args[i + 1]
+    return None
+
+
+def redis_bytes(text):
+    """A redis.conf memory size: 1gb, 512mb, 100k, bytes."""
+    m = re.fullmatch(r"(\d+)(b|k|kb|m|mb|g|gb)?", str(text).lower())
+    assert m, f"not a Redis memory size: {text!r}"
+    scale = {None: 1, "b": 1, "k": 1000, "kb": 1024, "m": 1e6,
+             "mb": 1024**2, "g": 1e9, "gb": 1024**3}[m.group(2)]
+    return int(m.group(1)) * scale
+
+
+def exec_probe_script(probe):
+    """The shell line of an exec probe `sh -c LINE`."""
+    cmd = probe["exec"]["command"]
+    assert cmd[:2] == ["sh", "-c"] and len(cmd) == 3, cmd
+    return cmd[2]
 
 
 # --------------------------------------------------------------------------
@@ -513,6 +631,8 @@ class KustomizeTest(unittest.TestCase):
                             "Service", "Service"]
                 if want["monitoring"]:
                     expected.append("PodMonitor")
+                if want["redis"]:
+                    expected += REDIS_OBJECTS
                 self.assertEqual(kinds, sorted(expected))
                 crds = [o for o in objs
                         if o["apiVersion"].startswith("monitoring.coreos.com")]
@@ -526,6 +646,11 @@ class KustomizeTest(unittest.TestCase):
         objs = rendered("monitoring")
         self.assertEqual([o["kind"] for o in objs], ["PodMonitor"])
 
+    def test_redis_alone(self):
+        objs = rendered("redis")
+        self.assertEqual(sorted(o["kind"] for o in objs), REDIS_OBJECTS)
+        self.assertEqual({o["metadata"]["name"] for o in objs}, {REDIS})
+
     def for_each_root(self, check):
         for root, want in ROOTS.items():
             if want is None:
@@ -534,14 +659,12 @@ class KustomizeTest(unittest.TestCase):
                 check(rendered(root), root)
 
     def test_flags_are_server_flags(self):
-        env_flags = env_to_flag()
-
         def check(objs, root):
             env = container_env(objs)
             for name in env:
                 if name.startswith("MCMPART_SERVER_"):
-                    self.assertIn(name, env_flags,
-                                  f"{name} is no mcmpart-server flag")
+                    self.assertTrue(is_server_variable(name),
+                                    f"{name} is no mcmpart-server flag")
                 else:
                     self.assertIn(name, OTHER_ENV)
             dep, c = deployment_container(objs)
@@ -607,7 +730,12 @@ class KustomizeTest(unittest.TestCase):
             dep, c = deployment_container(objs)
             pod_labels = dep["spec"]["template"]["metadata"]["labels"]
             ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-            services = objects(objs, "Service")
+            # The Redis Service: test_redis_service.
+            services = [s for s in objects(objs, "Service")
+                        if s["metadata"]["name"] != REDIS]
+            self.assertEqual(len(services),
+                             len(objects(objs, "Service"))
+                             - (1 if ROOTS[root]["redis"] else 0))
             headless = [s for s in services
                         if s["spec"].get("clusterIP") == "None"]
             virtual = [s for s in services
@@ -787,6 +915,225 @@ class KustomizeTest(unittest.TestCase):
                              sorted([grpc_port, metrics_port]))
         self.for_each_root(check)
 
+    # ------------------------------------------------------ the state store
+
+    def test_store_spec_is_valid(self):
+        """Every pod's --store parses as docs/store.md gives it; the server
+        accepts it (once it has --store: test_flags_are_server_flags)."""
+        cfg = image_config()
+
+        def check(objs, root):
+            kind = parse_store(store_spec(objs, cfg))[0]
+            self.assertEqual(kind, "redis" if ROOTS[root]["redis"]
+                             else "sqlite", "base: sqlite; with ../redis: "
+                             "Redis")
+        self.for_each_root(check)
+
+    def test_sqlite_store_on_a_writable_volume(self):
+        """base: the image's SQLite default, in a directory the pod mounts
+        writable from an emptyDir (the root file system is read-only),
+        apart from /tmp and the policies."""
+        cfg = image_config()
+        objs = rendered("base")
+        spec = store_spec(objs, cfg)
+        self.assertEqual(container_env(objs).get("MCMPART_SERVER_STORE"),
+                         cfg["env"].get("MCMPART_SERVER_STORE"),
+                         "the base ConfigMap and the image agree")
+        kind, path = parse_store(spec)
+        self.assertEqual(kind, "sqlite")
+        self.assertTrue(os.path.isabs(path), path)
+        dep, c = deployment_container(objs)
+        mount = mount_holding(c, path)
+        self.assertIsNotNone(mount, f"{path} is on the read-only root")
+        self.assertEqual(mount["mountPath"].rstrip("/"),
+                         os.path.dirname(path),
+                         "the store's directory is the mount itself (WAL "
+                         "files beside the database)")
+        self.assertNotEqual(mount["mountPath"], "/tmp")
+        self.assertFalse(mount.get("readOnly", False))
+        self.assertNotIn("subPath", mount)
+        policy = flag_value(container_env(objs), "policy-dir")
+        self.assertFalse(path.startswith(policy.rstrip("/") + "/"))
+        vol = pod_volume(dep["spec"]["template"]["spec"], mount["name"])
+        self.assertIn("emptyDir", vol, "kept across container restarts")
+        self.assertNotEqual(vol["emptyDir"].get("medium"), "Memory",
+                            "on disk, not counted as the pod's memory")
+        size = parse_memory(vol["emptyDir"].get("sizeLimit", "0"))
+        self.assertGreaterEqual(size, 2**30, "room for the jobs kept")
+
+    def test_redis_store_points_at_the_redis_service(self):
+        """With ../redis: the server's store is the rendered headless
+        Service of the Redis StatefulSet, on its port."""
+        cfg = image_config()
+
+        def check(objs, root):
+            if not ROOTS[root]["redis"]:
+                self.assertEqual(objects(objs, "StatefulSet"), [])
+                return
+            _, host, port, db = parse_store(store_spec(objs, cfg))
+            sts, rc = redis_statefulset(objs)
+            svc = [s for s in objects(objs, "Service")
+                   if s["metadata"]["name"] == host.split(".")[0]]
+            self.assertEqual(len(svc), 1, f"no Service named {host}")
+            svc = svc[0]
+            ns = sts["metadata"].get("namespace")
+            self.assertIn(host, (svc["metadata"]["name"],
+                                 f"{svc['metadata']['name']}.{ns}",
+                                 f"{svc['metadata']['name']}.{ns}.svc",
+                                 f"{svc['metadata']['name']}.{ns}.svc."
+                                 f"cluster.local"))
+            self.assertEqual(svc["metadata"].get("namespace"), ns)
+            self.assertEqual(sts["spec"]["serviceName"],
+                             svc["metadata"]["name"])
+            self.assertTrue(subset(
+                svc["spec"]["selector"],
+                sts["spec"]["template"]["metadata"]["labels"]))
+            self.assertEqual(svc["spec"].get("clusterIP"), "None",
+                             "headless: the name resolves to the pod")
+            cports = {p["name"]: p["containerPort"] for p in rc["ports"]}
+            sports = {p["port"]: p.get("targetPort", p["port"])
+                      for p in svc["spec"]["ports"]}
+            self.assertIn(port, sports, f"the Service has no port {port}")
+            target = sports[port]
+            target = cports.get(target, target)
+            args = rc.get("args", [])
+            self.assertEqual(target, int(redis_option(args, "port")))
+            self.assertIn(db, range(16), "one of Redis' 16 databases")
+            # The server pods must not be selected by the Redis Service.
+            dep, _ = deployment_container(objs)
+            self.assertFalse(subset(
+                svc["spec"]["selector"],
+                dep["spec"]["template"]["metadata"]["labels"]))
+        self.for_each_root(check)
+
+    def test_redis_statefulset(self):
+        """deploy/k8s/redis: Redis 7, one replica, append-only file on a
+        volume at --dir, bounded memory, resources, redis-cli ping probes,
+        non-root with a read-only root."""
+        objs = rendered("redis")
+        sts, c = redis_statefulset(objs)
+        spec = sts["spec"]
+        self.assertEqual(spec["replicas"], 1)
+        self.assertRegex(c["image"], r"^(.*/)?redis:7(\.[\w.-]+)?$")
+        self.assertEqual(c.get("command"), ["redis-server"])
+        args = c["args"]
+        self.assertEqual(redis_option(args, "appendonly"), "yes")
+        self.assertIn(redis_option(args, "appendfsync"),
+                      ("everysec", "always"))
+        port = int(redis_option(args, "port"))
+        self.assertEqual({p["name"]: p["containerPort"] for p in c["ports"]},
+                         {"redis": port})
+        # The data directory is a volume: a claim per pod (or an emptyDir).
+        data = redis_option(args, "dir")
+        mount = mount_holding(c, data)
+        self.assertIsNotNone(mount, f"--dir {data} is not a volume")
+        self.assertEqual(mount["mountPath"].rstrip("/"), data.rstrip("/"))
+        vol = pod_volume(spec["template"]["spec"], mount["name"],
+                         spec.get("volumeClaimTemplates", []))
+        self.assertTrue({"persistentVolumeClaim", "emptyDir"} & set(vol))
+        if "persistentVolumeClaim" in vol:
+            claim = vol["persistentVolumeClaim"]["spec"]
+            self.assertEqual(claim["accessModes"], ["ReadWriteOnce"])
+            disk = parse_memory(claim["resources"]["requests"]["storage"])
+        else:
+            disk = parse_memory(vol["emptyDir"]["sizeLimit"])
+        # Memory: bounded, with job records never evicted, and the limit
+        # above it (a rewrite's forked child, client buffers).
+        maxmemory = redis_bytes(redis_option(args, "maxmemory"))
+        self.assertGreater(maxmemory, 0)
+        self.assertIn(redis_option(args, "maxmemory-policy"),
+                      ("volatile-lru", "volatile-lfu", "volatile-ttl",
+                       "noeviction"), "job records have no expiry and must "
+                      "never be evicted")
+        res = c["resources"]
+        for part in ("requests", "limits"):
+            for what in ("cpu", "memory"):
+                self.assertIn(what, res.get(part, {}), f"{part}.{what}")
+        mem_lim = parse_memory(res["limits"]["memory"])
+        self.assertLessEqual(parse_memory(res["requests"]["memory"]),
+                             mem_lim)
+        self.assertGreaterEqual(mem_lim, 1.5 * maxmemory)
+        self.assertGreaterEqual(disk, 3 * maxmemory,
+                                "the append-only file and its rewrite")
+        # Probes: redis-cli ping on the container's own port.
+        for kind in ("readinessProbe", "livenessProbe"):
+            line = exec_probe_script(c[kind])
+            self.assertRegex(line, rf"\bredis-cli\b.* -p {port}\b.*\bping\b",
+                             kind)
+            self.assertIn("PONG", line, f"{kind}: redis-cli exits 0 on "
+                          f"an error answer; the answer must be checked")
+        lv = c["livenessProbe"]
+        self.assertGreaterEqual(lv.get("periodSeconds", 10)
+                                * lv.get("failureThreshold", 3), 30)
+        # Security, as the server's pods.
+        pod = spec["template"]["spec"]
+        psc = pod.get("securityContext", {})
+        self.assertIs(psc.get("runAsNonRoot"), True)
+        self.assertIsNotNone(psc.get("fsGroup"), "the volume is writable")
+        self.assertIs(pod.get("automountServiceAccountToken"), False)
+        csc = c.get("securityContext", {})
+        self.assertIs(csc.get("allowPrivilegeEscalation"), False)
+        self.assertIs(csc.get("readOnlyRootFilesystem"), True)
+        self.assertIn("ALL", csc.get("capabilities", {}).get("drop", []))
+        self.assertGreaterEqual(pod.get("terminationGracePeriodSeconds", 30),
+                                10)
+
+    def test_redis_network_policy(self):
+        """Only the server pods reach Redis, on its port."""
+        def check(objs, root):
+            if not ROOTS[root]["redis"]:
+                self.assertEqual(objects(objs, "NetworkPolicy"), [])
+                return
+            sts, c = redis_statefulset(objs)
+            dep, _ = deployment_container(objs)
+            np_ = one(objs, "NetworkPolicy")
+            self.assertTrue(subset(
+                np_["spec"]["podSelector"]["matchLabels"],
+                sts["spec"]["template"]["metadata"]["labels"]))
+            self.assertIn("Ingress", np_["spec"]["policyTypes"])
+            port = int(redis_option(c["args"], "port"))
+            rules = np_["spec"]["ingress"]
+            self.assertEqual(len(rules), 1)
+            peers = rules[0]["from"]
+            self.assertEqual(len(peers), 1)
+            self.assertNotIn("namespaceSelector", peers[0])
+            self.assertTrue(subset(
+                peers[0]["podSelector"]["matchLabels"],
+                dep["spec"]["template"]["metadata"]["labels"]))
+            self.assertEqual([p["port"] for p in rules[0]["ports"]], [port])
+        self.for_each_root(check)
+
+    def test_external_redis_recipe(self):
+        """docs/deploy.md's overlay for a Redis run elsewhere renders: no
+        Redis objects, and the server gets the given address."""
+        text = open(os.path.join(SRC, "docs", "deploy.md")).read()
+        blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S)
+                  if "kind: Kustomization" in b
+                  and "MCMPART_SERVER_STORE=redis://" in b]
+        self.assertEqual(len(blocks), 1, "one external-Redis overlay in "
+                         "docs/deploy.md")
+        doc = yaml.safe_load(blocks[0])
+        self.assertNotIn("../../redis", doc.get("bases", []))
+        with tempfile.TemporaryDirectory(prefix="mcmpart-deploy-ext-") as tmp:
+            # The overlay as docs/deploy.md places it, beside the others.
+            os.makedirs(os.path.join(tmp, "overlays", "my-farm"))
+            for d in ("base", "redis", "overlays/example"):
+                os.symlink(os.path.join(K8S, d), os.path.join(tmp, d))
+            overlay = os.path.join(tmp, "overlays", "my-farm")
+            with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+                f.write(blocks[0])
+            objs = [d for d in yaml.safe_load_all(kubectl_kustomize(overlay))
+                    if d]
+        self.assertEqual(objects(objs, "StatefulSet"), [])
+        self.assertEqual(objects(objs, "NetworkPolicy"), [])
+        spec = store_spec(objs, image_config())
+        want = [lit.split("=", 1)[1] for g in doc["configMapGenerator"]
+                for lit in g.get("literals", [])
+                if lit.startswith("MCMPART_SERVER_STORE=")]
+        self.assertEqual([spec], want)
+        self.assertEqual(parse_store(spec)[0], "redis")
+        self.assertNotIn("mcmpart-redis", spec)
+
 
 class DockerfileTest(unittest.TestCase):
     """deploy/Dockerfile and .dockerignore, statically (no Docker engine
@@ -832,10 +1179,9 @@ class DockerfileTest(unittest.TestCase):
             if arg.startswith("--"):
                 self.assertIn(re.sub(r"^no-", "", arg[2:].split("=")[0]),
                               flags)
-        env_flags = env_to_flag()
         for name, value in cfg["env"].items():
             if name.startswith("MCMPART_SERVER_"):
-                self.assertIn(name, env_flags)
+                self.assertTrue(is_server_variable(name), name)
         self.assertEqual(cfg["env"].get("OMP_NUM_THREADS"), "1")
         # The binaries come from the build stage's /out/bin.
         self.assertIn((["/out/bin/"], "/usr/local/bin/", "build"),
@@ -860,6 +1206,20 @@ class DockerfileTest(unittest.TestCase):
         # The base ConfigMap names the same directory.
         env = container_env(rendered("base"))
         self.assertEqual(env.get("MCMPART_SERVER_POLICY_DIR"), policy_dir)
+
+    def test_store_default_is_sqlite_in_a_directory_of_the_user(self):
+        """The image's store: SQLite in a directory the runtime stage
+        creates for the runtime user (docker run without a volume writes
+        there; a volume mounted on it starts with its owner)."""
+        cfg = image_config()
+        kind, path = parse_store(cfg["env"]["MCMPART_SERVER_STORE"])
+        self.assertEqual(kind, "sqlite")
+        directory = os.path.dirname(path)
+        self.assertNotIn(directory, ("/tmp", "/"))
+        uid, gid = cfg["user"].split(":")
+        runs = " ".join(a for w, a in final_stage() if w == "RUN")
+        self.assertRegex(runs, rf"install -d (-m \d+ )?-o {uid} -g {gid} "
+                               rf"{re.escape(directory)}(\s|$)")
 
     def test_dockerignore(self):
         ig = DockerIgnore()
@@ -916,7 +1276,8 @@ class DockerfileTest(unittest.TestCase):
 class RuntimePackagesTest(unittest.TestCase):
     """deploy/runtime-packages.sh (the runtime stage's package list) on the
     binaries built here: every library they load belongs to a Debian
-    package, no -dev package is needed, the BLAS is OpenBLAS."""
+    package, no -dev package is needed, the BLAS is OpenBLAS, and the state
+    store's SQLite and hiredis are in it."""
 
     def test_runtime_packages(self):
         need_binary(SERVER, "mcmpart-server")
@@ -926,9 +1287,17 @@ class RuntimePackagesTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         pkgs = out.stdout.split()
         for p in ("libtorch1.13", "libgrpc++1.51", "libgecode49", "libonnx1",
-                  "libprometheus-cpp-core1.0", "libopenblas0-pthread"):
+                  "libprometheus-cpp-core1.0", "libopenblas0-pthread",
+                  # --store sqlite:PATH and redis:// (Debian 12 names)
+                  "libsqlite3-0", "libhiredis0.14"):
             self.assertIn(p, pkgs)
         self.assertFalse([p for p in pkgs if p.endswith("-dev")])
+        # Named by the script, not only found by ldd: also for a binary
+        # that does not link the store (the CLI).
+        alone = run(["bash", os.path.join(DEPLOY, "runtime-packages.sh"), CLI])
+        self.assertEqual(alone.returncode, 0, alone.stderr)
+        for p in ("libsqlite3-0", "libhiredis0.14"):
+            self.assertIn(p, alone.stdout.split())
         res = run(["dpkg-query", "-W", "-f=${Package} ${Status}\n"] + pkgs)
         installed = {line.split()[0] for line in res.stdout.splitlines()
                      if line.endswith("install ok installed")}
@@ -998,14 +1367,153 @@ class ServerProcess:
             self.proc.wait()
 
 
+def set_option(args, name, value):
+    """redis-server's ARGS with --NAME's value replaced (or added)."""
+    args = list(args)
+    for i, a in enumerate(args):
+        if a == f"--{name}":
+            args[i + 1] = value
+            return args
+    return args + [f"--{name}", value]
+
+
+class RedisServer:
+    """redis-server started here with the StatefulSet's command and
+    arguments; only where it listens (loopback, a free port) and its data
+    directory (DATA, for the volume at --dir) are changed. Debian 12's
+    redis-server is 7.0, the same major version as the image."""
+
+    def __init__(self, container, data):
+        self.container = container
+        self.cli_path = need_tool("redis-cli")
+        command = [need_tool(container["command"][0])]
+        self.image_port = int(redis_option(container["args"], "port"))
+        for attempt in range(3):
+            self.port = free_loopback_port()
+            args = set_option(container["args"], "port", str(self.port))
+            args = set_option(args, "dir", data)
+            args = set_option(args, "bind", "127.0.0.1")
+            args = set_option(args, "daemonize", "no")
+            self.log = os.path.join(data, f"redis-{self.port}.log")
+            args = set_option(args, "logfile", self.log)
+            self.proc = subprocess.Popen(command + args,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if self.cli("PING") == "PONG":
+                    return
+                time.sleep(0.05)
+            self.stop()
+            if attempt == 2 or "Address already in use" not in self.logs():
+                raise AssertionError(
+                    f"redis-server did not start:\n{self.logs()}")
+
+    def logs(self):
+        try:
+            return open(self.log).read()
+        except OSError:
+            return ""
+
+    def cli(self, *words):
+        out = run([self.cli_path, "-h", "127.0.0.1", "-p", str(self.port)]
+                  + list(words), timeout=10)
+        return out.stdout.strip()
+
+    def run_probe(self, probe):
+        """The exec probe's command as the kubelet runs it in the pod, on
+        this server's port: its exit status."""
+        line = exec_probe_script(probe)
+        here = line.replace(f"-p {self.image_port}", f"-p {self.port}")
+        assert here != line, f"the probe names no -p {self.image_port}"
+        try:
+            return run(["sh", "-c", here],
+                       timeout=probe.get("timeoutSeconds", 1) + 5).returncode
+        except subprocess.TimeoutExpired:
+            return "timeout"
+
+    def stop(self):
+        """SIGTERM, as the kubelet stops the pod (Redis writes its
+        append-only file and exits)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class RedisTest(unittest.TestCase):
+    """The Redis StatefulSet's command line run here with Debian's
+    redis-server (deploy/setup.sh installs it): the options it is given,
+    its probes against it, and its data kept across a restart."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mcmpart-deploy-redis-")
+        self.redis = []
+
+    def tearDown(self):
+        for r in self.redis:
+            r.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, c):
+        r = RedisServer(c, os.path.join(self.tmp, "data"))
+        self.redis.append(r)
+        return r
+
+    def test_options_probes_and_persistence(self):
+        _, c = redis_statefulset(rendered("redis"))
+        os.makedirs(os.path.join(self.tmp, "data"))
+        r = self.start(c)
+        args = c["args"]
+
+        def config(name):
+            out = r.cli("CONFIG", "GET", name).splitlines()
+            self.assertEqual(out[0], name, out)
+            return out[1] if len(out) > 1 else ""
+        self.assertEqual(config("appendonly"), "yes")
+        self.assertEqual(config("appendfsync"),
+                         redis_option(args, "appendfsync"))
+        self.assertEqual(config("save"), "", "no RDB snapshots")
+        self.assertEqual(int(config("maxmemory")),
+                         redis_bytes(redis_option(args, "maxmemory")))
+        self.assertEqual(config("maxmemory-policy"),
+                         redis_option(args, "maxmemory-policy"))
+        # The server pods connect from other addresses, without AUTH.
+        self.assertEqual(config("protected-mode"), "no")
+        for kind in ("readinessProbe", "livenessProbe"):
+            self.assertEqual(r.run_probe(c[kind]), 0, kind)
+
+        # A job record written before a restart is there after it: the
+        # append-only file on the volume.
+        self.assertEqual(r.cli("HSET", "mcmpart:job:deploy-test", "state",
+                               "2"), "1")
+        self.assertEqual(r.stop(), 0, r.logs())
+        self.assertTrue(os.path.isdir(os.path.join(self.tmp, "data",
+                                                   "appendonlydir")),
+                        os.listdir(os.path.join(self.tmp, "data")))
+        for kind in ("readinessProbe", "livenessProbe"):
+            self.assertNotEqual(r.run_probe(c[kind]), 0,
+                                f"{kind} passes with Redis stopped")
+        r2 = self.start(c)
+        self.assertEqual(r2.cli("HGET", "mcmpart:job:deploy-test", "state"),
+                         "2", r2.logs())
+        self.assertEqual(r2.run_probe(c["readinessProbe"]), 0)
+
+
 class EntryPointTest(unittest.TestCase):
     """The container's command line, run here: the Dockerfile's ENTRYPOINT
     and CMD (or the Deployment's command/args), the image's ENV overlaid
     with the rendered ConfigMap and env, the image's files mapped to this
-    build, and only the listening addresses overridden (loopback, ports
-    picked by the kernel). Then: health as the probes ask it, metrics where
-    the annotations point, and a drain on SIGTERM within the grace period
-    with a search running."""
+    build (the SQLite store under the emptyDir's directory, the Redis
+    StatefulSet as a local redis-server), and only the listening addresses
+    overridden (loopback, ports picked by the kernel). Then: the store in
+    use (once the server has --store), health as the probes ask it,
+    metrics where the annotations point, and a drain on SIGTERM within the
+    grace period with a search running."""
 
     def setUp(self):
         need_binary(SERVER, "mcmpart-server")
@@ -1014,7 +1522,8 @@ class EntryPointTest(unittest.TestCase):
         self.servers = []
 
     def tearDown(self):
-        for s in self.servers:
+        # The server first, then the Redis it uses.
+        for s in reversed(self.servers):
             s.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -1056,6 +1565,16 @@ class EntryPointTest(unittest.TestCase):
             if k.startswith("MCMPART_SERVER_") and v.startswith("/") and \
                     k.endswith("_DIR"):
                 env[k] = os.path.join(root, v.lstrip("/"))
+        # The pod's emptyDir volumes: directories the kubelet creates.
+        dep, c = deployment_container(objs)
+        pod = dep["spec"]["template"]["spec"]
+        for m in c.get("volumeMounts", []):
+            if "emptyDir" in pod_volume(pod, m["name"]):
+                os.makedirs(os.path.join(root, m["mountPath"].lstrip("/")),
+                            exist_ok=True)
+        if "MCMPART_SERVER_STORE" in env:
+            env["MCMPART_SERVER_STORE"] = self.local_store(
+                objs, env["MCMPART_SERVER_STORE"], root)
         env["HOME"] = os.path.join(root, "tmp")
         os.makedirs(env["HOME"], exist_ok=True)
         env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
@@ -1079,6 +1598,48 @@ class EntryPointTest(unittest.TestCase):
                 raise
             self.assertEqual(start["metrics_port"], metrics_port)
             return server, start, env
+
+    def local_store(self, objs, spec, root):
+        """The pod's store here: an SQLite path under ROOT; for the Redis
+        StatefulSet, a redis-server started with its command line."""
+        parsed = parse_store(spec)
+        if parsed[0] == "sqlite":
+            return "sqlite:" + os.path.join(root, parsed[1].lstrip("/"))
+        if parsed[0] == "redis":
+            _, c = redis_statefulset(objs)
+            data = os.path.join(root, "redis-data")
+            os.makedirs(data)
+            redis = RedisServer(c, data)
+            self.servers.append(redis)
+            return f"redis://127.0.0.1:{redis.port}/{parsed[3]}"
+        return spec
+
+    def check_store_opened(self, env):
+        """Once the server has --store: the store it was given is in use
+        at start-up (docs/store.md: a new SQLite file is created; an empty
+        Redis database gets the schema key)."""
+        if not server_knows("store"):
+            print("note: this mcmpart-server has no --store yet; "
+                  "MCMPART_SERVER_STORE not checked")
+            return
+        parsed = parse_store(env["MCMPART_SERVER_STORE"])
+        deadline = time.monotonic() + 10
+        while True:
+            if parsed[0] == "sqlite":
+                ok = os.path.isfile(parsed[1])
+            else:
+                redis = next(s for s in self.servers
+                             if isinstance(s, RedisServer))
+                ok = redis.cli("-n", str(parsed[3]), "EXISTS",
+                               "mcmpart:schema") == "1"
+            if ok or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertTrue(ok, f"the server was given --store "
+                        f"{env['MCMPART_SERVER_STORE']} and, 10 s after "
+                        f"start-up, " + ("has not created the file"
+                                         if parsed[0] == "sqlite" else
+                                         "has not written mcmpart:schema"))
 
     def probe(self, port, service, timeout="2s"):
         return run([PROBE, "--addr", f"127.0.0.1:{port}", "--service",
@@ -1121,6 +1682,7 @@ class EntryPointTest(unittest.TestCase):
             self.assertEqual(start["default_strategy"], "auto")
         port, mport = start["port"], start["metrics_port"]
         self.check_probes(objs, port)
+        self.check_store_opened(env)
 
         # The CLI a build farm uses, through the same port, with the
         # dns:/// target form docs/deploy.md gives for the headless Service.
@@ -1230,6 +1792,9 @@ class EntryPointTest(unittest.TestCase):
         self.assertEqual(loaded["policies"], "default")
         self.assertEqual(start["workers"], int(env["MCMPART_SERVER_WORKERS"]))
         self.check_probes(objs, start["port"])
+        # This overlay's store is the Redis StatefulSet, run here.
+        self.assertEqual(parse_store(env["MCMPART_SERVER_STORE"])[0], "redis")
+        self.check_store_opened(env)
         t0 = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         self.assertEqual(server.proc.wait(timeout=30), 0)
