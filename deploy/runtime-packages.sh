@@ -7,9 +7,8 @@
 # (libopenblas0-pthread, from deploy/setup.sh), so the image gets the same
 # one rather than whichever BLAS apt would pick for libtorch.
 # The state store's libraries (server/store: SQLite for --store sqlite:PATH,
-# hiredis for redis://) are listed by name as well, so that the image can
-# open every --store backend even from a build whose binaries do not link
-# the store yet; once they do, ldd finds the same packages.
+# hiredis for redis://) are named as well as found by ldd, so that an image
+# missing one fails here rather than at the first --store of that kind.
 # Used by deploy/Dockerfile; checked by tests/deploy on the local build.
 # Exit 1 when a library is not found or belongs to no package, or a named
 # package is not installed here (deploy/setup.sh installs it).

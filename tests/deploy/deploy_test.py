@@ -60,12 +60,6 @@ CONTAINER = "mcmpart-server"
 REDIS = "mcmpart-redis"
 REDIS_CONTAINER = "redis"
 REDIS_OBJECTS = ["NetworkPolicy", "Service", "StatefulSet"]
-# Variables the deployment sets for server flags that the server being
-# built may not have yet (the state store's --store, docs/store.md): until
-# `mcmpart-server --help` lists the flag, the server ignores the variable
-# and the checks of its value say so and pass; from then on it is checked
-# like every other flag.
-AHEAD_OF_SERVER = {"MCMPART_SERVER_STORE": "store"}
 # The gRPC service whose health the readiness probe asks for: the server
 # sets it SERVING at start and NOT_SERVING when it drains.
 PROTO = os.path.join(SRC, "proto", "mcmpart", "v1", "partitioner.proto")
@@ -196,22 +190,9 @@ def server_knows(flag):
     return flag in server_flags()
 
 
-_NOTED = set()
-
-
 def is_server_variable(name):
-    """NAME is a flag's variable of this server, or one of AHEAD_OF_SERVER
-    (noted once when this server does not know it yet)."""
-    if name in env_to_flag():
-        return True
-    if name in AHEAD_OF_SERVER:
-        if name not in _NOTED:
-            _NOTED.add(name)
-            print(f"note: this mcmpart-server has no "
-                  f"--{AHEAD_OF_SERVER[name]} yet; {name} is set for the "
-                  f"server that has it")
-        return True
-    return False
+    """NAME is the variable of one of this server's flags."""
+    return name in env_to_flag()
 
 
 def served_service_name():
