@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The sanitizer run before each release (docs/fuzzing.md): the whole test
+# suite built with ASan and UBSan (clang-14; the same instrumented build as
+# deploy/fuzz.sh) and run by ctest. Every ASan report fails its test; UBSan
+# findings are printed and counted from the log. Prints the tests run,
+# passed and failed and the findings; exits non-zero on any.
+#   deploy/sanitize.sh            build (nproc jobs) and run every test
+#   JOBS=1 deploy/sanitize.sh     on a shared machine
+#   deploy/sanitize.sh -R solver  extra arguments go to ctest
+# Log: $MCMPART_ASAN_BUILD_DIR/sanitize.log (default build-asan).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/setup.sh sanitize
+. deploy/sanitize-env.sh
+
+start=$(date +%s)
+asan_configure
+cmake --build "$asan_build" -j "$asan_jobs"
+built=$(date +%s)
+echo "sanitize: build took $((built - start)) s"
+
+log="$asan_build/sanitize.log"
+set +e
+ctest --test-dir "$asan_build" --output-on-failure -j "$asan_jobs" \
+  --timeout 1200 "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+ended=$(date +%s)
+asan=$(grep -c "ERROR: AddressSanitizer\|ERROR: LeakSanitizer" "$log" || true)
+ubsan=$(grep -c "runtime error:" "$log" || true)
+echo "sanitize: tests took $((ended - built)) s; AddressSanitizer/LeakSanitizer reports: $asan; UBSan runtime errors: $ubsan"
+if [ "$rc" -ne 0 ] || [ "$asan" -ne 0 ] || [ "$ubsan" -ne 0 ]; then exit 1; fi
