@@ -7,6 +7,10 @@
 #     HARNESS              onnx_import, graph_io, problem_spec (default: all)
 #   FUZZ_RUNS=N            N executions per harness instead of a time
 #   JOBS=N                 parallel build jobs (default: nproc)
+#   FUZZ_NO_BUILD=1        run the harnesses as built
+#   FUZZ_PARALLEL=1        run the harnesses at once, not in turn (each is
+#                          one process at nice 19: it takes only what the
+#                          machine leaves)
 # Each harness keeps its corpus in $MCMPART_ASAN_BUILD_DIR/fuzz/corpus/NAME
 # (default build-asan; it grows from run to run, seeded from the bundled
 # models and the committed regressions) and writes crashing inputs to
@@ -25,16 +29,20 @@ fi
 bash deploy/setup.sh sanitize
 . deploy/sanitize-env.sh
 
-start=$(date +%s)
-asan_configure
-targets=()
-for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer"); done
-cmake --build "$asan_build" -j "$asan_jobs" --target fuzz_seeds "${targets[@]}"
-echo "fuzz: build took $(($(date +%s) - start)) s"
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then
+  start=$(date +%s)
+  asan_configure
+  targets=()
+  for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer"); done
+  cmake --build "$asan_build" -j "$asan_jobs" --target fuzz_seeds "${targets[@]}"
+  echo "fuzz: build took $(($(date +%s) - start)) s"
+fi
 
 # The first finding ends a run (UBSan included); inputs that take over 10 s
-# or 2 GB count as findings too.
-export UBSAN_OPTIONS="$UBSAN_OPTIONS:halt_on_error=1"
+# or 2 GB count as findings too. ASan's default checks (leaks included):
+# the slower ones deploy/sanitize.sh turns on would cost half the rate.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}:halt_on_error=1"
 work="$asan_build/fuzz"
 data=tests/data
 seeds="$asan_build/tests/fuzz/seeds"
@@ -64,35 +72,53 @@ else
   limit=(-max_total_time="$seconds")
 fi
 
-failed=0
-printf '%-14s %12s %8s %7s %7s %7s %7s %s\n' harness executions exec/s cov ft corpus crashes time_s
-for h in "${harnesses[@]}"; do
-  bin="$asan_build/tests/fuzz/${h}_fuzzer"
-  corpus="$work/corpus/$h"
-  artifacts="$work/artifacts/$h"
-  log="$work/$h.log"
+# fuzz_one NAME: runs one harness; its log is $work/NAME.log.
+fuzz_one() {
+  local h="$1"
+  local bin="$asan_build/tests/fuzz/${h}_fuzzer"
+  local corpus="$work/corpus/$h"
+  local artifacts="$work/artifacts/$h"
   mkdir -p "$corpus" "$artifacts"
+  local t0 rc
   t0=$(date +%s)
   set +e
   # shellcheck disable=SC2086  # the corpora are word lists
   nice -n "${FUZZ_NICE:-19}" "$bin" "${limit[@]}" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-    "$corpus" ${corpora[$h]} "tests/fuzz/regressions/$h" >"$log" 2>&1
+    "$corpus" ${corpora[$h]} "tests/fuzz/regressions/$h" >"$work/$h.log" 2>&1
   rc=$?
   set -e
-  t1=$(date +%s)
+  echo "$rc $(( $(date +%s) - t0 ))" >"$work/$h.rc"
+}
+
+if [ -n "${FUZZ_PARALLEL:-}" ]; then
+  for h in "${harnesses[@]}"; do fuzz_one "$h" & done
+  wait
+else
+  for h in "${harnesses[@]}"; do fuzz_one "$h"; done
+fi
+
+failed=0
+total=0
+printf '%-14s %12s %8s %7s %7s %7s %7s %s\n' harness executions exec/s cov ft corpus artifacts time_s
+for h in "${harnesses[@]}"; do
+  log="$work/$h.log"
+  artifacts="$work/artifacts/$h"
+  read -r rc took <"$work/$h.rc"
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   crashes=$(find "$artifacts" -type f | wc -l)
+  total=$((total + ${execs:-0}))
   printf '%-14s %12s %8s %7s %7s %7s %7s %s\n' "$h" "${execs:-?}" "${rate:-?}" \
-    "${cov:-?}" "${ft:-?}" "$(find "$corpus" -type f | wc -l)" "$crashes" \
-    "$((t1 - t0))"
+    "${cov:-?}" "${ft:-?}" "$(find "$work/corpus/$h" -type f | wc -l)" \
+    "$crashes" "$took"
   if [ "$rc" -ne 0 ]; then
     failed=1
     echo "fuzz: $h exited $rc; see $log and $artifacts/" >&2
     grep -m1 -A3 "ERROR:\|runtime error:\|deadly signal" "$log" >&2 || true
   fi
 done
+echo "fuzz: $total executions in all"
 exit "$failed"

@@ -1,7 +1,6 @@
 # Sourced by deploy/sanitize.sh and deploy/fuzz.sh: the one instrumented
 # build (clang-14; ASan, UBSan and libFuzzer coverage everywhere; the fuzz
-# harnesses as libFuzzer binaries) and the sanitizer settings its programs
-# run with. MCMPART_ASAN_BUILD_DIR chooses the directory (default:
+# harnesses as libFuzzer binaries). MCMPART_ASAN_BUILD_DIR chooses the directory (default:
 # build-asan); JOBS the parallel build jobs (default: nproc).
 asan_build="${MCMPART_ASAN_BUILD_DIR:-build-asan}"
 asan_jobs="${JOBS:-$(nproc)}"
@@ -20,9 +19,3 @@ asan_configure() {
     -DMCMPART_FUZZ=ON -DMCMPART_BUILD_BENCHMARKS=OFF \
     "${launcher[@]}" >/dev/null
 }
-
-# Leaks are reported at exit (a test that leaks fails); UBSan prints a
-# stack for each finding. halt_on_error is added where the first finding
-# must stop the run (fuzzing).
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"

@@ -12,6 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh sanitize
 . deploy/sanitize-env.sh
+# Leaks are reported at exit (a test that leaks fails), and the slower
+# checks are on; UBSan prints a stack for each finding and goes on, so that
+# the log counts them all.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 
 start=$(date +%s)
 asan_configure

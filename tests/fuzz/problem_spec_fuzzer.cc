@@ -4,14 +4,15 @@
 // refuses graphs over --max-nodes before the parse runs first
 // (CountGraphNodes), then the parse, Engine::ResolveProblem (graph message
 // or ONNX import, preset or hardware message, constraints) and, for a
-// problem that resolves, Engine::PrepareSearch (budget, feasibility check,
-// strategy) for the default strategy, and the evaluator on a placement in
-// contiguous blocks (what Engine::Evaluate runs). Nothing runs a search.
+// problem that resolves, Engine::PrepareSearch on it (budget, feasibility
+// check, strategy) for the default strategy, and the evaluator on a placement
+// in contiguous blocks (what Engine::Evaluate runs). Nothing runs a search.
 //
-// Two properties are checked beyond "no crash": the wire scan never counts
-// fewer nodes than the parse yields (or the --max-nodes guard before the
-// parse could be passed), and a placement naming every node once with a
-// chip in range is accepted.
+// Three properties are checked beyond "no crash": the wire scan never
+// counts fewer nodes than the parse yields (or the --max-nodes guard before
+// the parse could be passed); the resolved graph, sent back as a message
+// (Graph::ToProto), resolves again; a placement naming every node once with
+// a chip in range is accepted.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -62,9 +63,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<ResolvedProblem> resolved = engine.ResolveProblem(spec);
   if (!resolved.ok()) return 0;
 
+  // The search request, with the graph as the message the problem was
+  // built from: the same problem without a second ONNX import. A graph
+  // the server built must read back (it is what clients get and resend).
   v1::PartitionRequest request;
   *request.mutable_problem() = spec;
-  (void)engine.PrepareSearch(request);
+  *request.mutable_problem()->mutable_graph() =
+      resolved->problem->graph().ToProto();
+  absl::StatusOr<JobSpec> job = engine.PrepareSearch(request);
+  if (!job.ok() && (absl::IsInvalidArgument(job.status()) ||
+                    absl::IsNotFound(job.status()))) {
+    __builtin_trap();  // the built graph did not read back
+  }
 
   // What Engine::Evaluate does after resolving, without resolving again.
   const Problem& problem = *resolved->problem;
