@@ -17,6 +17,8 @@ bash deploy/setup.sh sanitize
 # the log counts them all.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
+# Leaks inside third-party libraries, each explained in the file.
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/deploy/lsan.supp}"
 
 start=$(date +%s)
 asan_configure

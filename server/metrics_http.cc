@@ -230,6 +230,7 @@ void MetricsEndpoint::Loop() {
       }
       ++i;
     }
+    open_ = static_cast<int>(conns.size());
 
     // Accept everything waiting: served while there is room, else refused.
     while (true) {
