@@ -18,7 +18,7 @@ bash deploy/setup.sh sanitize
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 # Leaks inside third-party libraries, each explained in the file.
-export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/deploy/lsan.supp}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/deploy/lsan.supp:print_suppressions=0}"
 
 start=$(date +%s)
 asan_configure
@@ -26,11 +26,24 @@ cmake --build "$asan_build" -j "$asan_jobs"
 built=$(date +%s)
 echo "sanitize: build took $((built - start)) s"
 
+# Tests that assert speed (samples per budget, a placement within a
+# fraction of a second, a stop within 100 ms of the budget) fail under the
+# sanitizers' 2-5x slowdown by design; they run in the normal build. Each
+# failed here once alone, on an idle core (docs/fuzzing.md).
+exclude="${MCMPART_SANITIZE_EXCLUDE-AnnealTest.HonoursTheTimeBudget|AnnealTest.StopsWithinAHundredMillisecondsOfAStopRequest|FineTuneTest.EndsWithin100msOfTheTimeBudget}"
 log="$asan_build/sanitize.log"
 set +e
 ctest --test-dir "$asan_build" --output-on-failure -j "$asan_jobs" \
-  --timeout 1200 "$@" 2>&1 | tee "$log"
+  --timeout 1200 ${exclude:+-E "$exclude"} "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+if [ "$rc" -ne 0 ]; then
+  # Other timing-bound tests can fail when the machine is busy: each failed
+  # one runs again, alone.
+  echo "sanitize: running the failed tests again, one at a time" | tee -a "$log"
+  ctest --test-dir "$asan_build" --output-on-failure -j 1 --timeout 1200 \
+    --rerun-failed 2>&1 | tee -a "$log"
+  rc=${PIPESTATUS[0]}
+fi
 set -e
 ended=$(date +%s)
 asan=$(grep -c "ERROR: AddressSanitizer\|ERROR: LeakSanitizer" "$log" || true)
