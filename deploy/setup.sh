@@ -3,6 +3,9 @@
 # Idempotent: packages already present are skipped, and apt-get runs only when
 # something is missing. Used by the README quick start, .ci/run and the
 # container build alike, so there is exactly one list to keep up to date.
+#   deploy/setup.sh            what the build, the tests and CI need
+#   deploy/setup.sh sanitize   also clang and its sanitizer and libFuzzer
+#                              runtimes (deploy/sanitize.sh, deploy/fuzz.sh)
 set -euo pipefail
 
 PACKAGES=(
@@ -22,6 +25,12 @@ PACKAGES=(
   # deployment checks (tests/deploy): YAML lint and parsing
   yamllint python3 python3-yaml
 )
+# The instrumented build (clang-14 with ASan, UBSan and libFuzzer; its
+# runtimes are in libclang-rt-14-dev), and the ONNX backend test models the
+# importer's fuzzer starts from. Not needed by CI.
+if [ "${1:-}" = sanitize ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev libonnx-testdata)
+fi
 # kubectl renders the Kubernetes files (`kubectl kustomize`). Debian's
 # kubernetes-client conflicts with other kubectl packages over
 # /usr/bin/kubectl, so it is added only when no kubectl is on PATH.

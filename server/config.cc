@@ -117,12 +117,20 @@ const std::vector<FlagDef>& Flags() {
        StringAt([](ServerConfig* c) { return &c->host; })},
       {"port", "N", "50051", "gRPC port (0 picks a free one)",
        Int(&ServerConfig::port, 0, 65535)},
-      {"metrics-host", "ADDR", "0.0.0.0",
+      {"metrics-host", "ADDR", "the --host address",
        "address the Prometheus endpoint listens on",
        StringAt([](ServerConfig* c) { return &c->metrics_host; })},
       {"metrics-port", "N", "9464",
        "HTTP port serving /metrics (0 = no metrics endpoint)",
        Int(&ServerConfig::metrics_port, 0, 65535)},
+      {"metrics-max-connections", "N", "16",
+       "metrics connections served at once; beyond, 503 and closed at once",
+       IntAt([](ServerConfig* c) { return &c->metrics.max_connections; }, 1,
+             1 << 16)},
+      {"metrics-deadline", "DURATION", "2s",
+       "whole life of a metrics connection (reading the request and writing "
+       "the answer); then it is closed",
+       DurationAt([](ServerConfig* c) { return &c->metrics.deadline; })},
       {"strategy", "NAME", "auto", "strategy for requests that name none",
        StringAt([](ServerConfig* c) { return &c->strategy; })},
       {"policy-dir", "DIR", "the shipped policies",
@@ -348,6 +356,15 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
     }
     absl::Status s = Apply(*f, *value, absl::StrCat("--", f->name), &config);
     if (!s.ok()) return s;
+  }
+  if (config.metrics.deadline <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--metrics-deadline is 0; expected a positive duration such as 2s");
+  }
+  if (config.metrics_host.empty()) {
+    absl::string_view host = config.host;
+    if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+    config.metrics_host = std::string(host);
   }
   if (config.engine.max_repairs == 0) {
     config.engine.max_repairs = config.jobs.workers;

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "server/engine.h"
 #include "server/job_manager.h"
+#include "server/metrics_http.h"
 #include "server/server.h"
 
 namespace mcmpart::server {
@@ -21,10 +22,14 @@ namespace mcmpart::server {
 struct ServerConfig {
   std::string host = "0.0.0.0";
   int port = 50051;
-  std::string metrics_host = "0.0.0.0";
+  // Empty in a parsed config only when --host is empty: unless given,
+  // ParseConfig sets it to `host` (brackets removed), so that a server
+  // listening on loopback does not expose its metrics on every interface.
+  std::string metrics_host;
   int metrics_port = 9464;  // 0 = no metrics endpoint
-  std::string strategy;     // default strategy; empty = rl when available
-  std::string policy_dir;   // empty = the shipped policies
+  MetricsOptions metrics;
+  std::string strategy;    // default strategy; empty = rl when available
+  std::string policy_dir;  // empty = the shipped policies
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool log_jobs = true;
   // The state store (server/store/store.h): "memory" (none: jobs in this

@@ -158,7 +158,7 @@ int Run(const std::vector<std::string>& args) {
   if (config->metrics_port != 0) {
     absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started =
         MetricsEndpoint::Start(config->metrics_host, config->metrics_port,
-                               telemetry.registry());
+                               telemetry.registry(), config->metrics);
     if (!started.ok()) {
       std::cerr << "mcmpart-server: metrics: " << started.status().message()
                 << " (--metrics-port 0 turns it off)\n";
@@ -185,6 +185,7 @@ int Run(const std::vector<std::string>& args) {
   LogLine("info", "server_start",
           {{"address", config->server.address},
            {"port", (*server)->port()},
+           {"metrics_host", metrics ? config->metrics_host : std::string()},
            {"metrics_port", metrics ? metrics->port() : 0},
            {"workers", config->jobs.workers},
            {"max_queue", config->jobs.max_queue},

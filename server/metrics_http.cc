@@ -4,12 +4,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -18,21 +20,57 @@
 namespace mcmpart::server {
 namespace {
 
-void WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n =
-        send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
+using Clock = std::chrono::steady_clock;
+
+// A request is read up to its blank line or this many bytes.
+constexpr size_t kMaxRequestBytes = 16384;
+// How often the loop wakes up at the latest, to notice the stop flag.
+constexpr auto kStopPoll = std::chrono::milliseconds(100);
+
+std::string Response(absl::string_view status, absl::string_view type,
+                     absl::string_view body) {
+  return absl::StrCat("HTTP/1.1 ", status, "\r\nContent-Type: ", type,
+                      "\r\nContent-Length: ", body.size(),
+                      "\r\nConnection: close\r\n\r\n", body);
+}
+
+// One non-blocking write attempt of a short answer, for connections the
+// endpoint will not serve: whatever the socket takes, then the caller
+// closes it.
+void SendOnce(int fd, const std::string& data) {
+  (void)!send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 }  // namespace
 
+struct MetricsEndpoint::Connection {
+  int fd = -1;
+  Clock::time_point deadline;
+  std::string request;
+  // Set once the request is complete: the answer and how much is sent.
+  bool answering = false;
+  std::string answer;
+  size_t sent = 0;
+  // The socket failed (reset, or the client went away): closed at once.
+  bool broken = false;
+};
+
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     const std::string& host, int port,
-    std::shared_ptr<prometheus::Registry> registry) {
+    std::shared_ptr<prometheus::Registry> registry,
+    const MetricsOptions& options) {
+  if (options.max_connections < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics: max_connections is ", options.max_connections,
+                     "; must be at least 1"));
+  }
+  if (options.deadline <= absl::ZeroDuration() ||
+      options.deadline == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics: the connection deadline is ",
+                     absl::FormatDuration(options.deadline),
+                     "; must be positive and finite"));
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -48,11 +86,12 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   int fd = -1;
   std::string error = "no address";
   for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                a->ai_protocol);
     if (fd < 0) continue;
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 16) == 0) break;
+    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 64) == 0) break;
     error = std::strerror(errno);
     close(fd);
     fd = -1;
@@ -70,6 +109,7 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   e->port_ = ntohs(bound.ss_family == AF_INET6
                        ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  e->options_ = options;
   e->registry_ = std::move(registry);
   e->thread_ = std::thread([p = e.get()] { p->Loop(); });
   return e;
@@ -81,48 +121,139 @@ MetricsEndpoint::~MetricsEndpoint() {
   if (listen_fd_ >= 0) close(listen_fd_);
 }
 
-void MetricsEndpoint::Loop() {
-  while (!stop_) {
-    // Wakes up every 100 ms to notice the stop flag.
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    // A slow or silent client may not hold the endpoint for long.
-    timeval timeout{2, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    Serve(fd);
-    close(fd);
-  }
-}
-
-void MetricsEndpoint::Serve(int fd) {
-  std::string request;
-  char buf[2048];
-  while (request.size() < 16384 &&
-         request.find("\r\n\r\n") == std::string::npos) {
-    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    request.append(buf, static_cast<size_t>(n));
-  }
-  const size_t line_end = request.find("\r\n");
-  const std::string line = request.substr(0, line_end);
-  std::string status = "404 Not Found";
-  std::string body = "not found; metrics are at /metrics\n";
-  std::string type = "text/plain; charset=utf-8";
+std::string MetricsEndpoint::Answer(const std::string& request) const {
+  const std::string line = request.substr(0, request.find("\r\n"));
   if (absl::StartsWith(line, "GET /metrics ") ||
       absl::StartsWith(line, "GET /metrics?")) {
-    status = "200 OK";
-    body = prometheus::TextSerializer().Serialize(registry_->Collect());
-    type = "text/plain; version=0.0.4; charset=utf-8";
-  } else if (!absl::StartsWith(line, "GET ")) {
-    status = "405 Method Not Allowed";
-    body = "only GET\n";
+    return Response(
+        "200 OK", "text/plain; version=0.0.4; charset=utf-8",
+        prometheus::TextSerializer().Serialize(registry_->Collect()));
   }
-  WriteAll(fd, absl::StrCat("HTTP/1.1 ", status, "\r\nContent-Type: ", type,
-                            "\r\nContent-Length: ", body.size(),
-                            "\r\nConnection: close\r\n\r\n", body));
+  if (!absl::StartsWith(line, "GET ")) {
+    return Response("405 Method Not Allowed", "text/plain; charset=utf-8",
+                    "only GET\n");
+  }
+  return Response("404 Not Found", "text/plain; charset=utf-8",
+                  "not found; metrics are at /metrics\n");
+}
+
+void MetricsEndpoint::Loop() {
+  const auto deadline = std::chrono::duration_cast<Clock::duration>(
+      absl::ToChronoNanoseconds(options_.deadline));
+  const std::string busy =
+      Response("503 Service Unavailable", "text/plain; charset=utf-8",
+               "too many metrics connections; retry later\n");
+  const std::string timeout =
+      Response("408 Request Timeout", "text/plain; charset=utf-8",
+               "the request did not arrive in time\n");
+  std::vector<Connection> conns;
+  std::vector<pollfd> polled;
+  char buf[4096];
+  while (!stop_) {
+    // Sleep until a socket is ready, the nearest deadline, or the stop poll.
+    Clock::time_point wake = Clock::now() + kStopPoll;
+    polled.assign(1, pollfd{listen_fd_, POLLIN, 0});
+    for (const Connection& c : conns) {
+      polled.push_back(
+          pollfd{c.fd, static_cast<short>(c.answering ? POLLOUT : POLLIN), 0});
+      wake = std::min(wake, c.deadline);
+    }
+    const auto wait =
+        std::chrono::ceil<std::chrono::milliseconds>(wake - Clock::now());
+    poll(polled.data(), polled.size(),
+         static_cast<int>(std::max<int64_t>(0, wait.count())));
+
+    const Clock::time_point now = Clock::now();
+    for (size_t i = 0; i < conns.size(); ++i) {
+      Connection& c = conns[i];
+      const short events = polled[i + 1].revents;
+      if (events == 0) continue;
+      if (!c.answering && !c.broken) {
+        // Read what is there; the request ends at its blank line, at the
+        // size cap or when the client stops sending.
+        bool complete = false;
+        while (true) {
+          const ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
+          if (n > 0) {
+            c.request.append(buf, static_cast<size_t>(n));
+            if (c.request.size() >= kMaxRequestBytes ||
+                c.request.find("\r\n\r\n") != std::string::npos) {
+              complete = true;
+              break;
+            }
+            continue;
+          }
+          if (n == 0) complete = true;  // half-closed: answer what came
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            c.broken = true;
+          }
+          break;
+        }
+        if (complete) {
+          c.answering = true;
+          c.answer = Answer(c.request);
+          c.request.clear();
+        }
+      }
+      if (c.answering && !c.broken) {
+        while (c.sent < c.answer.size()) {
+          const ssize_t n =
+              send(c.fd, c.answer.data() + c.sent, c.answer.size() - c.sent,
+                   MSG_NOSIGNAL | MSG_DONTWAIT);
+          if (n > 0) {
+            c.sent += static_cast<size_t>(n);
+            continue;
+          }
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            c.broken = true;
+          }
+          break;
+        }
+      }
+    }
+
+    // Close what is done, and what has reached its deadline.
+    for (size_t i = 0; i < conns.size();) {
+      Connection& c = conns[i];
+      const bool done = c.broken || (c.answering && c.sent == c.answer.size());
+      if (done || c.deadline <= now) {
+        if (!done) {
+          ++timed_out_;
+          if (!c.answering) SendOnce(c.fd, timeout);
+        }
+        close(c.fd);
+        conns[i] = std::move(conns.back());
+        conns.pop_back();
+        continue;
+      }
+      ++i;
+    }
+    open_ = static_cast<int>(conns.size());
+
+    // Accept everything waiting: served while there is room, else refused.
+    while (true) {
+      const int fd =
+          accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) {
+        if (errno == EINTR) continue;
+        break;  // EAGAIN: none left; other errors: retried next round
+      }
+      if (static_cast<int>(conns.size()) >= options_.max_connections) {
+        ++refused_;
+        SendOnce(fd, busy);
+        close(fd);
+        continue;
+      }
+      Connection c;
+      c.fd = fd;
+      c.deadline = Clock::now() + deadline;
+      conns.push_back(std::move(c));
+    }
+    open_ = static_cast<int>(conns.size());
+  }
+  for (const Connection& c : conns) close(c.fd);
 }
 
 }  // namespace mcmpart::server

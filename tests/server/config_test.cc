@@ -30,6 +30,9 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
   EXPECT_FALSE(help);
   EXPECT_EQ(c->port, 50051);
   EXPECT_EQ(c->metrics_port, 9464);
+  EXPECT_EQ(c->metrics_host, "0.0.0.0");
+  EXPECT_EQ(c->metrics.max_connections, 16);
+  EXPECT_EQ(c->metrics.deadline, absl::Seconds(2));
   EXPECT_EQ(c->server.address, "0.0.0.0:50051");
   EXPECT_EQ(c->jobs.max_queue, 16);
   EXPECT_EQ(c->engine.default_time_budget, absl::Seconds(10));
@@ -119,6 +122,50 @@ TEST(ConfigTest, FlagsBeatEnvironmentBeatsDefaults) {
   EXPECT_EQ(c->server.max_connection_age, absl::Minutes(30));
 }
 
+// A server listening on loopback does not expose its metrics on every
+// interface: the metrics host follows --host unless given.
+TEST(ConfigTest, MetricsHostFollowsTheGrpcHostUnlessGiven) {
+  bool help = false;
+  absl::StatusOr<ServerConfig> c =
+      ParseConfig({"--host=127.0.0.1"}, Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_host, "127.0.0.1");
+  c = ParseConfig({}, Env({{"MCMPART_SERVER_HOST", "10.1.2.3"}}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_host, "10.1.2.3");
+  c = ParseConfig({"--host", "::1"}, Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->server.address, "[::1]:50051");
+  EXPECT_EQ(c->metrics_host, "::1");
+  c = ParseConfig({"--host=[::1]"}, Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_host, "::1");
+  // Given, by flag or variable, it wins.
+  c = ParseConfig({"--host=127.0.0.1", "--metrics-host=0.0.0.0"}, Env({}),
+                  &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_host, "0.0.0.0");
+  c = ParseConfig({"--host=127.0.0.1"},
+                  Env({{"MCMPART_SERVER_METRICS_HOST", "10.0.0.7"}}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_host, "10.0.0.7");
+}
+
+TEST(ConfigTest, MetricsLimitsAreFlags) {
+  bool help = false;
+  absl::StatusOr<ServerConfig> c =
+      ParseConfig({"--metrics-max-connections=3", "--metrics-deadline=500ms"},
+                  Env({}), &help);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics.max_connections, 3);
+  EXPECT_EQ(c->metrics.deadline, absl::Milliseconds(500));
+  EXPECT_FALSE(
+      ParseConfig({"--metrics-max-connections=0"}, Env({}), &help).ok());
+  EXPECT_THAT(
+      ParseConfig({"--metrics-deadline=0"}, Env({}), &help).status().message(),
+      HasSubstr("--metrics-deadline"));
+}
+
 TEST(ConfigTest, ErrorsNameTheFlagOrVariable) {
   bool help = false;
   EXPECT_THAT(ParseConfig({"--port", "x"}, Env({}), &help).status().message(),
@@ -142,7 +189,8 @@ TEST(ConfigTest, HelpListsEveryFlagWithItsVariable) {
   for (const char* s :
        {"--port N", "$MCMPART_SERVER_PORT", "--metrics-port", "--tls-client-ca",
         "--max-connection-age", "--shutdown-grace", "--policy-dir",
-        "--max-message-bytes", "--max-nodes"}) {
+        "--max-message-bytes", "--max-nodes", "--metrics-host ADDR",
+        "--metrics-max-connections", "--metrics-deadline"}) {
     EXPECT_THAT(text, HasSubstr(s));
   }
 }

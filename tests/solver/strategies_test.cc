@@ -547,7 +547,7 @@ TEST(AnnealTest, StopsWithinAHundredMillisecondsOfAStopRequest) {
   EXPECT_LT(ms, 100);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->reason, EndReason::kCancelled);
-  EXPECT_FALSE(result->best.empty());
+  ASSERT_FALSE(result->best.empty());
   EXPECT_TRUE(Evaluator(problem).IsValid(result->best));
 }
 
