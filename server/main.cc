@@ -84,25 +84,13 @@ absl::StatusOr<StoreSetup> OpenStore(const ServerConfig& config,
   return out;
 }
 
-int Run(const std::vector<std::string>& args) {
-  bool help = false;
-  absl::StatusOr<ServerConfig> config = ParseConfig(args, ProcessEnv(), &help);
-  if (help) {
-    std::cout << ConfigHelp();
-    return 0;
-  }
-  if (!config.ok()) {
-    std::cerr << "mcmpart-server: " << config.status().message() << "\n";
-    return 2;
-  }
-  RouteProtobufLogs();
-
-  // SIGTERM/SIGINT start the drain. A handler that writes to a pipe works
-  // whichever thread the signal lands on: libraries (Torch, gRPC) start
-  // threads of their own, some before main, so masking is not enough.
+// SIGTERM/SIGINT start the drain. A handler that writes to a pipe works
+// whichever thread the signal lands on: libraries (Torch, gRPC) start
+// threads of their own, some before main, so masking is not enough.
+bool InstallSignalPipe() {
   if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
     std::cerr << "mcmpart-server: pipe: " << std::strerror(errno) << "\n";
-    return 1;
+    return false;
   }
   struct sigaction action {};
   action.sa_handler = OnSignal;
@@ -110,106 +98,140 @@ int Run(const std::vector<std::string>& args) {
   action.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  return true;
+}
 
-  Telemetry telemetry(config->log_jobs);
-
-  // Policies are loaded once, here, and stay warm for the process's life.
-  // Without an explicit --policy-dir a missing checkpoint directory is not
-  // fatal: the server runs the classical strategies and says so.
-  std::unique_ptr<RlStrategyFactory> rl;
-  {
-    absl::StatusOr<std::unique_ptr<RlStrategyFactory>> loaded =
-        RlStrategyFactory::Load(config->policy_dir, [&](absl::Duration d) {
-          telemetry.RecordFineTune(d);
-        });
-    if (loaded.ok()) {
-      rl = *std::move(loaded);
-      std::vector<std::string> names;
-      for (const v1::PolicyInfo& p : rl->Policies()) names.push_back(p.name());
-      LogLine(
-          "info", "policies_loaded",
-          {{"dir", rl->directory()}, {"policies", absl::StrJoin(names, ",")}});
-    } else if (!config->policy_dir.empty()) {
-      std::cerr << "mcmpart-server: --policy-dir " << config->policy_dir << ": "
-                << loaded.status().message() << "\n";
-      return 2;
-    } else {
-      LogLine(
-          "warning", "policies_unavailable",
+// Policies are loaded once, here, and stay warm for the process's life.
+// Without an explicit --policy-dir a missing checkpoint directory is not
+// fatal: the server runs the classical strategies and says so (null).
+absl::StatusOr<std::unique_ptr<RlStrategyFactory>> LoadPolicies(
+    const ServerConfig& config, Telemetry& telemetry) {
+  absl::StatusOr<std::unique_ptr<RlStrategyFactory>> loaded =
+      RlStrategyFactory::Load(config.policy_dir, [&](absl::Duration d) {
+        telemetry.RecordFineTune(d);
+      });
+  if (loaded.ok()) {
+    std::vector<std::string> names;
+    for (const v1::PolicyInfo& p : (*loaded)->Policies()) {
+      names.push_back(p.name());
+    }
+    LogLine("info", "policies_loaded",
+            {{"dir", (*loaded)->directory()},
+             {"policies", absl::StrJoin(names, ",")}});
+    return loaded;
+  }
+  if (!config.policy_dir.empty()) {
+    return absl::Status(loaded.status().code(),
+                        absl::StrCat("--policy-dir ", config.policy_dir, ": ",
+                                     loaded.status().message()));
+  }
+  LogLine("warning", "policies_unavailable",
           {{"message", std::string(loaded.status().message())},
            {"effect", "the rl strategy is off; classical strategies only"}});
-    }
-  }
-  // auto runs the learned policy after annealing when one is loaded.
-  ClassicalStrategyFactory classical(rl.get());
-  std::vector<const StrategyFactory*> factories;
-  if (rl) factories.push_back(rl.get());
-  factories.push_back(&classical);
-  StrategyRegistry strategies(factories, config->strategy);
-  if (!config->strategy.empty() &&
-      strategies.default_name() != config->strategy) {
-    std::cerr << "mcmpart-server: --strategy is '" << config->strategy
-              << "'; this server runs "
-              << absl::StrJoin(strategies.Names(), ", ") << "\n";
-    return 2;
-  }
+  return nullptr;
+}
 
-  std::unique_ptr<MetricsEndpoint> metrics;
-  if (config->metrics_port != 0) {
-    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started =
-        MetricsEndpoint::Start(config->metrics_host, config->metrics_port,
-                               telemetry.registry(), config->metrics);
-    if (!started.ok()) {
-      std::cerr << "mcmpart-server: metrics: " << started.status().message()
-                << " (--metrics-port 0 turns it off)\n";
-      return 2;
-    }
-    metrics = *std::move(started);
+// The /metrics endpoint; null with --metrics-port 0.
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> StartMetrics(
+    const ServerConfig& config, const Telemetry& telemetry) {
+  if (config.metrics_port == 0) return nullptr;
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started =
+      MetricsEndpoint::Start(config.metrics_host, config.metrics_port,
+                             telemetry.registry(), config.metrics);
+  if (!started.ok()) {
+    return absl::Status(started.status().code(),
+                        absl::StrCat("metrics: ", started.status().message(),
+                                     " (--metrics-port 0 turns it off)"));
   }
+  return started;
+}
 
-  JobManager jobs(config->jobs, &telemetry);
-  Engine engine(config->engine, &strategies, &telemetry);
-  absl::StatusOr<StoreSetup> store =
-      OpenStore(*config, jobs, engine, telemetry);
-  if (!store.ok()) {
-    std::cerr << "mcmpart-server: --store: " << store.status().message()
-              << "\n";
-    return 2;
-  }
-  absl::StatusOr<std::unique_ptr<PartitionServer>> server =
-      PartitionServer::Start(config->server, &engine, &jobs, &telemetry);
-  if (!server.ok()) {
-    std::cerr << "mcmpart-server: " << server.status().message() << "\n";
-    return 2;
-  }
+void LogStart(const ServerConfig& config, const PartitionServer& server,
+              const MetricsEndpoint* metrics,
+              const StrategyRegistry& strategies, const StoreSetup& store) {
   LogLine("info", "server_start",
-          {{"address", config->server.address},
-           {"port", (*server)->port()},
-           {"metrics_host", metrics ? config->metrics_host : std::string()},
+          {{"address", config.server.address},
+           {"port", server.port()},
+           {"metrics_host", metrics ? config.metrics_host : std::string()},
            {"metrics_port", metrics ? metrics->port() : 0},
-           {"workers", config->jobs.workers},
-           {"max_queue", config->jobs.max_queue},
+           {"workers", config.jobs.workers},
+           {"max_queue", config.jobs.max_queue},
            {"default_strategy", strategies.default_name()},
            {"strategies", absl::StrJoin(strategies.Names(), ",")},
-           {"store", store->store ? std::string(store->store->backend())
-                                  : std::string("memory")},
-           {"replica", store->recorder ? store->recorder->replica() : ""},
-           {"tls", !config->server.tls_cert_file.empty()},
-           {"mtls", !config->server.tls_client_ca_file.empty()}});
+           {"store", store.store ? std::string(store.store->backend())
+                                 : std::string("memory")},
+           {"replica", store.recorder ? store.recorder->replica() : ""},
+           {"tls", !config.server.tls_cert_file.empty()},
+           {"mtls", !config.server.tls_client_ca_file.empty()}});
+}
 
+// Serves until SIGTERM or SIGINT, then drains.
+void ServeUntilSignal(const ServerConfig& config, PartitionServer& server,
+                      const JobManager& jobs) {
   std::thread waiter([&] {
     int sig = 0;
     while (read(g_signal_pipe[0], &sig, sizeof(sig)) < 0 && errno == EINTR) {
     }
     LogLine("info", "server_drain",
             {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
-             {"grace_s", absl::ToDoubleSeconds(config->shutdown_grace)},
+             {"grace_s", absl::ToDoubleSeconds(config.shutdown_grace)},
              {"running", jobs.running()},
              {"queued", jobs.queued()}});
-    (*server)->Shutdown(config->shutdown_grace);
+    server.Shutdown(config.shutdown_grace);
   });
-  (*server)->Wait();
+  server.Wait();
   waiter.join();
+}
+
+int Fatal(const absl::Status& s) {
+  std::cerr << "mcmpart-server: " << s.message() << "\n";
+  return 2;
+}
+
+int Run(const std::vector<std::string>& args) {
+  bool help = false;
+  absl::StatusOr<ServerConfig> config = ParseConfig(args, ProcessEnv(), &help);
+  if (help) {
+    std::cout << ConfigHelp();
+    return 0;
+  }
+  if (!config.ok()) return Fatal(config.status());
+  RouteProtobufLogs();
+  if (!InstallSignalPipe()) return 1;
+  Telemetry telemetry(config->log_jobs);
+  absl::StatusOr<std::unique_ptr<RlStrategyFactory>> rl =
+      LoadPolicies(*config, telemetry);
+  if (!rl.ok()) return Fatal(rl.status());
+  // auto runs the learned policy after annealing when one is loaded.
+  ClassicalStrategyFactory classical(rl->get());
+  std::vector<const StrategyFactory*> factories;
+  if (*rl) factories.push_back(rl->get());
+  factories.push_back(&classical);
+  StrategyRegistry strategies(factories, config->strategy);
+  if (!config->strategy.empty() &&
+      strategies.default_name() != config->strategy) {
+    return Fatal(absl::InvalidArgumentError(absl::StrCat(
+        "--strategy is '", config->strategy, "'; this server runs ",
+        absl::StrJoin(strategies.Names(), ", "))));
+  }
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> metrics =
+      StartMetrics(*config, telemetry);
+  if (!metrics.ok()) return Fatal(metrics.status());
+
+  JobManager jobs(config->jobs, &telemetry);
+  Engine engine(config->engine, &strategies, &telemetry);
+  absl::StatusOr<StoreSetup> store =
+      OpenStore(*config, jobs, engine, telemetry);
+  if (!store.ok()) {
+    return Fatal(
+        absl::Status(store.status().code(),
+                     absl::StrCat("--store: ", store.status().message())));
+  }
+  absl::StatusOr<std::unique_ptr<PartitionServer>> server =
+      PartitionServer::Start(config->server, &engine, &jobs, &telemetry);
+  if (!server.ok()) return Fatal(server.status());
+  LogStart(*config, **server, metrics->get(), strategies, *store);
+  ServeUntilSignal(*config, **server, jobs);
   if (store->recorder) {
     // Handed-back and ended jobs reach the store before the process ends.
     store->recorder->Flush();
