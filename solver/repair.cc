@@ -38,6 +38,7 @@
 #include "gecode/search.hh"
 #include "solver/evaluator.h"
 #include "solver/quote.h"
+#include "solver/split_cuts.h"
 
 namespace mcmpart {
 namespace {
@@ -1260,45 +1261,13 @@ bool ContiguousSplit(const Instance& in, absl::Time deadline,
 
   std::vector<int64_t> res_pre(n + 1, 0);
   for (int v = 0; v < n; ++v) res_pre[v + 1] = res_pre[v] + in.res[v];
-  // T(a) and M(a) = latest reader of any node before a.
-  std::vector<int64_t> transit(n + 2, 0);
-  std::vector<int> reach(n + 1, -1);
-  for (int u = 0; u < n; ++u) {
-    int last = -1;
-    for (int s : g.successors(u)) last = std::max(last, s);
-    reach[u + 1] = std::max(reach[u], last);
-    if (last > u) {
-      transit[u + 1] += in.out[u];
-      transit[last + 1] -= in.out[u];
-    }
-  }
-  for (int a = 1; a <= n; ++a) transit[a] += transit[a - 1];
-  // A cut at a (a run starts at a) may not split a colocation group.
-  std::vector<int> split(n + 2, 0);
-  for (const std::vector<int>& group : in.problem->colocation_groups()) {
-    const auto [mn, mx] = std::minmax_element(group.begin(), group.end());
-    split[*mn + 1] += 1;
-    split[*mx + 1] -= 1;
-  }
-  std::vector<char> cut_ok(n + 1, 1);
-  int open = 0;
-  for (int a = 0; a <= n; ++a) {
-    open += split[a];
-    cut_ok[a] = open == 0;
-  }
-  // Nearest pinned node at or after i, and nearest with another pin.
-  std::vector<int> next_pin(n + 1, n), next_other(n + 1, n);
-  for (int i = n - 1; i >= 0; --i) {
-    if (in.pin[i] < 0) {
-      next_pin[i] = next_pin[i + 1];
-      next_other[i] = next_other[i + 1];
-    } else {
-      next_pin[i] = i;
-      const int after = next_pin[i + 1];
-      next_other[i] =
-          after < n && in.pin[after] == in.pin[i] ? next_other[i + 1] : after;
-    }
-  }
+  // Node ids are a topological order: runs are ranges of ids.
+  std::vector<int> ids(n);
+  std::iota(ids.begin(), ids.end(), 0);
+  const SplitCuts cuts(*in.problem, ids, in.pin);
+  // T(a), the outputs of earlier nodes read at or after a.
+  const std::vector<int64_t> transit =
+      cuts.InTransit<int64_t>([&in](int u) { return in.out[u]; });
 
   std::vector<int> from(static_cast<size_t>(chips) * (n + 1), -1);
   std::vector<int64_t> cur(n + 1, kInf), next(n + 1, kInf);
@@ -1321,7 +1290,7 @@ bool ContiguousSplit(const Instance& in, absl::Time deadline,
     for (auto& s : starts) s.clear();
     std::vector<int> expiry(n + 1, -1);
     for (int a = 0; a < n; ++a) {
-      if (cur[a] >= kInf || !cut_ok[a]) continue;
+      if (cur[a] >= kInf || !cuts.cut_free(a)) continue;
       const int64_t room = in.cap[c] - transit[a];
       if (room < 0) continue;
       // Largest b with res_pre[b] - res_pre[a] <= room.
@@ -1332,10 +1301,8 @@ bool ContiguousSplit(const Instance& in, absl::Time deadline,
           1;
       // First node pinned to another chip at or after a: the run must end
       // before it.
-      const int np = next_pin[a];
-      const int other = np == n ? n : in.pin[np] != c ? np : next_other[a];
-      end = std::min(end, other);
-      const int begin = std::max(a + 1, reach[a] + 1);
+      end = std::min(end, cuts.FirstPinnedElsewhere(a, c));
+      const int begin = std::max(a + 1, cuts.max_reach(a) + 1);
       if (begin > end) continue;
       expiry[a] = end;
       starts[begin].push_back(a);
@@ -1346,7 +1313,7 @@ bool ContiguousSplit(const Instance& in, absl::Time deadline,
     for (int b = 1; b <= n; ++b) {
       for (int a : starts[b]) heap.push({cur[a] - wcost[a], a});
       while (!heap.empty() && expiry[heap.top().second] < b) heap.pop();
-      if (heap.empty() || !(cut_ok[b] || b == n)) continue;
+      if (heap.empty() || !(cuts.cut_free(b) || b == n)) continue;
       next[b] = wcost[b] + heap.top().first;
       arg[b] = heap.top().second;
     }
