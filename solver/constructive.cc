@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "solver/evaluator.h"
 #include "solver/quote.h"
+#include "solver/repair/checks.h"
 #include "solver/split_cuts.h"
 
 namespace mcmpart {
@@ -77,71 +78,6 @@ class Splitter {
           prefix_resident_[i] + problem.resident_bytes(order_[i]);
     }
     PrepareChipKinds();
-  }
-
-  // Necessary conditions that no placement at all can meet, each with a
-  // message a user can act on. These are proofs, not heuristic failures.
-  absl::Status CheckObvious() const {
-    const Hardware& hw = problem_.hardware();
-    double max_sram = 0, total_sram = 0, total_resident = 0;
-    for (int c = 0; c < chips_; ++c) {
-      max_sram = std::max(max_sram, hw.chip(c).sram_bytes);
-      total_sram += hw.chip(c).sram_bytes;
-    }
-    for (int v = 0; v < n_; ++v) {
-      const double need = problem_.resident_bytes(v);
-      total_resident += need;
-      const int pin = problem_.pin(v);
-      const double room = pin >= 0 ? hw.chip(pin).sram_bytes : max_sram;
-      if (need > MemoryLimit(room)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "node ", QuoteInput(graph_.node_name(v)), " needs ",
-            FormatBytes(need), " (param_bytes + output_bytes) but ",
-            pin >= 0 ? absl::StrCat("chip ", pin, ", where it is pinned,")
-                     : std::string("the largest chip"),
-            " has ", FormatBytes(room), " of SRAM"));
-      }
-    }
-    if (total_resident > MemoryLimit(total_sram)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the graph needs ", FormatBytes(total_resident),
-          " of parameters and outputs but the ", chips_, " chips have ",
-          FormatBytes(total_sram), " of SRAM together"));
-    }
-    const int hops = problem_.max_hops();
-    for (int u = 0; u < n_; ++u) {
-      const int pu = problem_.pin(u);
-      if (pu < 0) continue;
-      for (int v : graph_.successors(u)) {
-        const int pv = problem_.pin(v);
-        if (pv < 0) continue;
-        if (pv < pu || pv - pu > hops) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "pins contradict edge ", QuoteInput(graph_.node_name(u)), " -> ",
-              QuoteInput(graph_.node_name(v)), ": chip ", pu, " to chip ", pv,
-              pv < pu ? " flows backwards"
-                      : absl::StrCat(" spans ", pv - pu, " hops; max_hops is ",
-                                     hops)));
-        }
-      }
-    }
-    const auto& groups = problem_.colocation_groups();
-    for (size_t i = 0; i < groups.size(); ++i) {
-      int first = -1;
-      for (int v : groups[i]) {
-        if (problem_.pin(v) < 0) continue;
-        if (first < 0) {
-          first = v;
-        } else if (problem_.pin(v) != problem_.pin(first)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "colocation group ", i, " holds ",
-              QuoteInput(graph_.node_name(first)), " pinned to chip ",
-              problem_.pin(first), " and ", QuoteInput(graph_.node_name(v)),
-              " pinned to chip ", problem_.pin(v)));
-        }
-      }
-    }
-    return absl::OkStatus();
   }
 
   // Whether some chip count admits a split with bottleneck <= t. With
@@ -555,8 +491,9 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
                                               const StopToken* stop) {
   if (problem.num_nodes() == 0) return Assignment{};
   const std::vector<std::vector<int>> orders = CandidateOrders(problem.graph());
+  // Proofs that no placement at all exists, worded as the repair words them.
+  if (absl::Status s = repair::CheckPinsAndMemory(problem); !s.ok()) return s;
   Splitter first(problem, orders[0]);
-  if (absl::Status s = first.CheckObvious(); !s.ok()) return s;
   const bool first_feasible = first.Feasible(kInf, /*keep_layers=*/true);
   // Explain() reads the layers of the failed Feasible call above.
   const std::string why_not = first_feasible ? "" : first.Explain();
