@@ -188,12 +188,10 @@ absl::StatusOr<Bounds> ComputeBounds(const Problem& problem,
 }
 
 absl::StatusOr<Bounds> CheckAndBound(const Problem& problem) {
-  ColocationSets sets;
-  EffectivePins pins;
-  if (absl::Status s = CheckNodesAndColocation(problem, &sets, &pins);
-      !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<NodesAndColocation> checked = CheckNodesAndColocation(problem);
+  if (!checked.ok()) return checked.status();
+  const ColocationSets& sets = checked->sets;
+  const EffectivePins& pins = checked->pins;
   // Wide fan-in and long skips under a hop limit: a node's producers sit at
   // most max_hops chips before it.
   if (absl::Status s = CheckFanIn(problem); !s.ok()) return s;

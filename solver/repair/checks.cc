@@ -431,27 +431,28 @@ absl::Status CheckChipsInUse(const Problem& problem, const ColocationSets& sets,
   return absl::OkStatus();
 }
 
-absl::Status CheckNodesAndColocation(const Problem& problem,
-                                     ColocationSets* sets,
-                                     EffectivePins* pins) {
+absl::StatusOr<NodesAndColocation> CheckNodesAndColocation(
+    const Problem& problem) {
+  NodesAndColocation r;
   if (absl::Status s = CheckEachNodeFits(problem); !s.ok()) return s;
-  if (absl::Status s = MergeColocationGroups(problem, sets); !s.ok()) return s;
-  if (absl::Status s = CheckColocationMemory(problem, *sets); !s.ok()) return s;
-  *pins = SpreadPins(problem, *sets);
-  if (absl::Status s = CheckPinnedMemory(problem, *sets, *pins); !s.ok()) {
+  if (absl::Status s = MergeColocationGroups(problem, &r.sets); !s.ok()) {
     return s;
   }
-  return CheckTotalMemory(problem);
+  if (absl::Status s = CheckColocationMemory(problem, r.sets); !s.ok()) {
+    return s;
+  }
+  r.pins = SpreadPins(problem, r.sets);
+  if (absl::Status s = CheckPinnedMemory(problem, r.sets, r.pins); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckTotalMemory(problem); !s.ok()) return s;
+  return r;
 }
 
 absl::Status CheckPinsAndMemory(const Problem& problem) {
-  ColocationSets sets;
-  EffectivePins pins;
-  if (absl::Status s = CheckNodesAndColocation(problem, &sets, &pins);
-      !s.ok()) {
-    return s;
-  }
-  return CheckPinnedPaths(problem, pins);
+  absl::StatusOr<NodesAndColocation> checked = CheckNodesAndColocation(problem);
+  if (!checked.ok()) return checked.status();
+  return CheckPinnedPaths(problem, checked->pins);
 }
 
 }  // namespace mcmpart::repair

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "solver/graph.h"
 #include "solver/problem.h"
 
@@ -79,10 +80,16 @@ absl::Status CheckPinnedPaths(const Problem& problem,
 absl::Status CheckChipsInUse(const Problem& problem, const ColocationSets& sets,
                              const EffectivePins& pins);
 
+// What CheckNodesAndColocation found out on the way.
+struct NodesAndColocation {
+  ColocationSets sets;
+  EffectivePins pins;
+};
+
 // The checks on single nodes, colocation sets, pins and total memory, in
-// the order the repair runs them; on success fills `sets` and `pins`.
-absl::Status CheckNodesAndColocation(const Problem& problem,
-                                     ColocationSets* sets, EffectivePins* pins);
+// the order the repair runs them.
+absl::StatusOr<NodesAndColocation> CheckNodesAndColocation(
+    const Problem& problem);
 
 // CheckNodesAndColocation, then CheckPinnedPaths: what the constructive
 // split checks before it searches.
