@@ -15,6 +15,8 @@
 #include "absl/time/clock.h"
 #include "solver/evaluator.h"
 #include "solver/quote.h"
+#include "solver/repair/checks.h"
+#include "solver/split_cuts.h"
 
 namespace mcmpart {
 namespace {
@@ -59,161 +61,23 @@ class Splitter {
         graph_(problem.graph()),
         n_(problem.num_nodes()),
         chips_(problem.num_chips()),
-        order_(std::move(order)) {
+        order_(std::move(order)),
+        cuts_(problem, order_, Pins(problem)) {
     const int n = n_;
-    std::vector<int> position(n);
-    for (int i = 0; i < n; ++i) position[order_[i]] = i;
-    // Tensors live over cuts (i, position of the last reader].
-    max_reach_.assign(n + 1, -1);
-    live_bytes_.assign(n + 2, 0.0);
-    live_count_.assign(n + 2, 0);
-    std::vector<double> dbytes(n + 2, 0.0);
-    std::vector<int> dcount(n + 2, 0);
-    for (int i = 0; i < n; ++i) {
-      const int u = order_[i];
-      int last = -1;
-      for (int v : graph_.successors(u)) last = std::max(last, position[v]);
-      max_reach_[i + 1] = std::max(max_reach_[i], last);
-      if (last > i) {
-        dbytes[i + 1] += graph_.output_bytes(u);
-        dbytes[last + 1] -= graph_.output_bytes(u);
-        ++dcount[i + 1];
-        --dcount[last + 1];
-      }
-    }
-    // Running sums of the differences; exact for whole byte counts, which
-    // is what the importer produces.
-    int count = 0;
-    double bytes = 0;
+    live_count_ = cuts_.InTransit<int>([](int) { return 1; });
+    live_bytes_ = cuts_.InTransit<double>(
+        [this](int i) { return graph_.output_bytes(order_[i]); });
+    // Sums of doubles, exact for whole byte counts (what the importer
+    // produces); a cut with nothing in transit holds exactly 0.
     for (int s = 0; s <= n; ++s) {
-      count += dcount[s];
-      bytes += dbytes[s];
-      live_count_[s] = count;
-      live_bytes_[s] = count == 0 ? 0.0 : bytes;
+      if (live_count_[s] == 0) live_bytes_[s] = 0.0;
     }
-
     prefix_resident_.assign(n + 1, 0.0);
     for (int i = 0; i < n; ++i) {
       prefix_resident_[i + 1] =
           prefix_resident_[i] + problem.resident_bytes(order_[i]);
     }
-    const bool identical = problem.hardware().identical_chips();
-    const int kinds = identical ? 1 : chips_;
-    prefix_time_.assign(kinds, std::vector<double>(n + 1, 0.0));
-    hi_mem_.assign(kinds, std::vector<int>(n + 1, 0));
-    for (int kind = 0; kind < kinds; ++kind) {
-      std::vector<double>& pt = prefix_time_[kind];
-      for (int i = 0; i < n; ++i) {
-        pt[i + 1] = pt[i] + problem.time(order_[i], kind);
-      }
-      const double sram = MemoryLimit(problem.hardware().chip(kind).sram_bytes);
-      for (int s = 0; s <= n; ++s) {
-        // Largest end e with live(s) + resident[s, e) <= sram.
-        const double room = sram - live_bytes_[s] + prefix_resident_[s];
-        int e =
-            static_cast<int>(std::upper_bound(prefix_resident_.begin() + s,
-                                              prefix_resident_.end(), room) -
-                             prefix_resident_.begin()) -
-            1;
-        hi_mem_[kind][s] = std::max(e, s);
-      }
-    }
-    kind_of_chip_.assign(chips_, 0);
-    if (!identical) {
-      for (int c = 0; c < chips_; ++c) kind_of_chip_[c] = c;
-    }
-
-    cut_free_.assign(n + 1, 1);
-    for (const std::vector<int>& group : problem.colocation_groups()) {
-      int lo = n, hi = -1;
-      for (int v : group) {
-        lo = std::min(lo, position[v]);
-        hi = std::max(hi, position[v]);
-      }
-      for (int s = lo + 1; s <= hi; ++s) cut_free_[s] = 0;
-    }
-
-    min_pin_.assign(chips_, n);
-    max_pin_.assign(chips_, -1);
-    for (int i = 0; i < n; ++i) {
-      const int pin = problem.pin(order_[i]);
-      if (pin < 0) continue;
-      min_pin_[pin] = std::min(min_pin_[pin], i);
-      max_pin_[pin] = std::max(max_pin_[pin], i);
-    }
-    before_.assign(chips_, -1);
-    after_.assign(chips_, n);
-    for (int c = 1; c < chips_; ++c) {
-      before_[c] = std::max(before_[c - 1], max_pin_[c - 1]);
-    }
-    for (int c = chips_ - 2; c >= 0; --c) {
-      after_[c] = std::min(after_[c + 1], min_pin_[c + 1]);
-    }
-  }
-
-  // Necessary conditions that no placement at all can meet, each with a
-  // message a user can act on. These are proofs, not heuristic failures.
-  absl::Status CheckObvious() const {
-    const Hardware& hw = problem_.hardware();
-    double max_sram = 0, total_sram = 0, total_resident = 0;
-    for (int c = 0; c < chips_; ++c) {
-      max_sram = std::max(max_sram, hw.chip(c).sram_bytes);
-      total_sram += hw.chip(c).sram_bytes;
-    }
-    for (int v = 0; v < n_; ++v) {
-      const double need = problem_.resident_bytes(v);
-      total_resident += need;
-      const int pin = problem_.pin(v);
-      const double room = pin >= 0 ? hw.chip(pin).sram_bytes : max_sram;
-      if (need > MemoryLimit(room)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "node ", QuoteInput(graph_.node_name(v)), " needs ",
-            FormatBytes(need), " (param_bytes + output_bytes) but ",
-            pin >= 0 ? absl::StrCat("chip ", pin, ", where it is pinned,")
-                     : std::string("the largest chip"),
-            " has ", FormatBytes(room), " of SRAM"));
-      }
-    }
-    if (total_resident > MemoryLimit(total_sram)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the graph needs ", FormatBytes(total_resident),
-          " of parameters and outputs but the ", chips_, " chips have ",
-          FormatBytes(total_sram), " of SRAM together"));
-    }
-    const int hops = problem_.max_hops();
-    for (int u = 0; u < n_; ++u) {
-      const int pu = problem_.pin(u);
-      if (pu < 0) continue;
-      for (int v : graph_.successors(u)) {
-        const int pv = problem_.pin(v);
-        if (pv < 0) continue;
-        if (pv < pu || pv - pu > hops) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "pins contradict edge ", QuoteInput(graph_.node_name(u)), " -> ",
-              QuoteInput(graph_.node_name(v)), ": chip ", pu, " to chip ", pv,
-              pv < pu ? " flows backwards"
-                      : absl::StrCat(" spans ", pv - pu, " hops; max_hops is ",
-                                     hops)));
-        }
-      }
-    }
-    const auto& groups = problem_.colocation_groups();
-    for (size_t i = 0; i < groups.size(); ++i) {
-      int first = -1;
-      for (int v : groups[i]) {
-        if (problem_.pin(v) < 0) continue;
-        if (first < 0) {
-          first = v;
-        } else if (problem_.pin(v) != problem_.pin(first)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "colocation group ", i, " holds ",
-              QuoteInput(graph_.node_name(first)), " pinned to chip ",
-              problem_.pin(first), " and ", QuoteInput(graph_.node_name(v)),
-              " pinned to chip ", problem_.pin(v)));
-        }
-      }
-    }
-    return absl::OkStatus();
+    PrepareChipKinds();
   }
 
   // Whether some chip count admits a split with bottleneck <= t. With
@@ -244,7 +108,7 @@ class Splitter {
         if (lo > n) continue;
         j = std::max(j, s);
         while (j < n && pt[j + 1] - pt[s] <= t) ++j;
-        const int hi = std::min({j, hi_mem[s], after_[c]});
+        const int hi = std::min({j, hi_mem[s], cuts_.pinned_after(c)});
         if (lo > hi) continue;
         ++diff_[lo];
         --diff_[hi + 1];
@@ -258,7 +122,7 @@ class Splitter {
       const bool last_chip = c + 1 == chips_;
       for (int e = 1; e <= n; ++e) {
         run += diff_[e];
-        if (run > 0 && cut_free_[e] &&
+        if (run > 0 && cuts_.cut_free(e) &&
             (e == n || (!last_chip && CommTime(c, e) <= t))) {
           next[e] = 1;
           reached = true;
@@ -293,8 +157,8 @@ class Splitter {
       int best = -1;
       double best_gap = kInf;
       for (int s = c == 0 ? 0 : end - 1; s >= 0; --s) {
-        if (!cur[s] || Lo(c, s) > end || hi_mem[s] < end || after_[c] < end ||
-            pt[end] - pt[s] > t) {
+        if (!cur[s] || Lo(c, s) > end || hi_mem[s] < end ||
+            cuts_.pinned_after(c) < end || pt[end] - pt[s] > t) {
           continue;
         }
         const double gap = std::abs(pt[end] - pt[s] - share);
@@ -350,7 +214,8 @@ class Splitter {
       const uint8_t* layer = layers_.data() + c * width;
       for (int s = 0; s < n_; ++s) {
         if (!layer[s] || Lo(c, s) > n_) continue;
-        const int hi = std::min(hi_mem_[kind_of_chip_[c]][s], after_[c]);
+        const int hi =
+            std::min(hi_mem_[kind_of_chip_[c]][s], cuts_.pinned_after(c));
         if (Lo(c, s) <= hi && hi > end) {
           end = hi;
           run_chip = c;
@@ -399,6 +264,44 @@ class Splitter {
   }
 
  private:
+  static std::vector<int> Pins(const Problem& problem) {
+    std::vector<int> pins(problem.num_nodes());
+    for (int v = 0; v < problem.num_nodes(); ++v) pins[v] = problem.pin(v);
+    return pins;
+  }
+
+  // Per chip kind (one when all chips are alike): prefix sums of compute
+  // time and, per start, the furthest end whose memory fits.
+  void PrepareChipKinds() {
+    const int n = n_;
+    const bool identical = problem_.hardware().identical_chips();
+    const int kinds = identical ? 1 : chips_;
+    prefix_time_.assign(kinds, std::vector<double>(n + 1, 0.0));
+    hi_mem_.assign(kinds, std::vector<int>(n + 1, 0));
+    for (int kind = 0; kind < kinds; ++kind) {
+      std::vector<double>& pt = prefix_time_[kind];
+      for (int i = 0; i < n; ++i) {
+        pt[i + 1] = pt[i] + problem_.time(order_[i], kind);
+      }
+      const double sram =
+          MemoryLimit(problem_.hardware().chip(kind).sram_bytes);
+      for (int s = 0; s <= n; ++s) {
+        // Largest end e with live(s) + resident[s, e) <= sram.
+        const double room = sram - live_bytes_[s] + prefix_resident_[s];
+        int e =
+            static_cast<int>(std::upper_bound(prefix_resident_.begin() + s,
+                                              prefix_resident_.end(), room) -
+                             prefix_resident_.begin()) -
+            1;
+        hi_mem_[kind][s] = std::max(e, s);
+      }
+    }
+    kind_of_chip_.assign(chips_, 0);
+    if (!identical) {
+      for (int c = 0; c < chips_; ++c) kind_of_chip_[c] = c;
+    }
+  }
+
   std::string Name(int position) const {
     return QuoteInput(graph_.node_name(order_[position]));
   }
@@ -406,7 +309,7 @@ class Splitter {
   // Why chip c cannot start a run at position s.
   std::string WhyNotStart(int c, int s) const {
     const std::string x = Name(s);
-    if (!cut_free_[s]) {
+    if (!cuts_.cut_free(s)) {
       return absl::StrCat("chip ", c, " cannot start at ", x,
                           " because a colocation group spans the cut before "
                           "it");
@@ -436,8 +339,10 @@ class Splitter {
   // The first admissible end of chip c's run when it starts at cut s, or
   // n + 1 when chip c cannot start at s.
   int Lo(int c, int s) const {
-    if (s <= before_[c] || s > min_pin_[c]) return n_ + 1;
-    return std::max({s + 1, max_reach_[s] + 1, max_pin_[c] + 1});
+    if (s <= cuts_.pinned_before(c) || s > cuts_.first_pinned(c)) {
+      return n_ + 1;
+    }
+    return std::max({s + 1, cuts_.max_reach(s) + 1, cuts_.last_pinned(c) + 1});
   }
 
   // Link c's time when the cut after chip c is at s.
@@ -451,16 +356,13 @@ class Splitter {
   const int n_;
   const int chips_;
   const std::vector<int> order_;
-  std::vector<int> max_reach_;  // max over u < s of u's last reader
+  const SplitCuts cuts_;
   std::vector<double> live_bytes_;
   std::vector<int> live_count_;
   std::vector<double> prefix_resident_;
   std::vector<std::vector<double>> prefix_time_;  // per chip kind
   std::vector<std::vector<int>> hi_mem_;          // per chip kind
   std::vector<int> kind_of_chip_;
-  std::vector<uint8_t> cut_free_;
-  std::vector<int> min_pin_, max_pin_;  // per chip: n / -1 when none
-  std::vector<int> before_, after_;     // pins on earlier / later chips
   std::vector<uint8_t> layers_;
   std::vector<int> diff_;
   std::vector<int> feasible_k_;
@@ -589,8 +491,9 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
                                               const StopToken* stop) {
   if (problem.num_nodes() == 0) return Assignment{};
   const std::vector<std::vector<int>> orders = CandidateOrders(problem.graph());
+  // Proofs that no placement at all exists, worded as the repair words them.
+  if (absl::Status s = repair::CheckPinsAndMemory(problem); !s.ok()) return s;
   Splitter first(problem, orders[0]);
-  if (absl::Status s = first.CheckObvious(); !s.ok()) return s;
   const bool first_feasible = first.Feasible(kInf, /*keep_layers=*/true);
   // Explain() reads the layers of the failed Feasible call above.
   const std::string why_not = first_feasible ? "" : first.Explain();

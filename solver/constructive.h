@@ -31,9 +31,10 @@ namespace mcmpart {
 // for any max_hops but may miss placements that need the longer hops.
 //
 // Errors: FAILED_PRECONDITION when no valid contiguous split exists, with a
-// message naming what failed (a node larger than every chip's SRAM, pins that
-// contradict an edge, or the node no split of the graph's own order gets
-// past and why).
+// message naming what failed: a proof from the checks on single nodes,
+// colocation groups, pins and total memory, worded as CheckFeasibility
+// words them (solver/repair/checks.h), or the node no split of the graph's
+// own order gets past and why.
 // The heuristic is not complete: a valid non-contiguous placement may exist
 // when it fails. CANCELLED when `stop` (may be null) is set during the search.
 absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
