@@ -225,7 +225,9 @@ void Job::Finish(absl::StatusOr<WorkResult> result, absl::Time now) {
 // ---------------------------------------------------------------- JobManager
 
 JobManager::JobManager(const JobManagerOptions& options, JobEvents* events)
-    : options_(options), events_(events) {
+    : options_(options),
+      clock_(options.clock != nullptr ? *options.clock : RealClock()),
+      events_(events) {
   std::random_device rd;
   id_salt_ = (uint64_t{rd()} << 32) ^ rd();
   const int workers = std::max(1, options_.workers);
@@ -250,7 +252,7 @@ JobManager::~JobManager() {
   }
   for (const std::shared_ptr<Job>& job : queued) {
     job->RequestStop(StopCause::kShutdown);
-    job->Finish(WorkResult{"cancelled"}, absl::Now());
+    job->Finish(WorkResult{"cancelled"}, clock_.Now());
   }
   for (std::thread& t : workers_) t.join();
   janitor_.join();
@@ -319,14 +321,21 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
   if (recorder != nullptr && run && spec.retained && !spec.cache_key.empty()) {
     const std::string leader = recorder->ClaimSearch(spec.cache_key, id);
     if (!leader.empty()) {
+      // The leader records its job just after it claims the search: a
+      // joiner that came in between waits for the record briefly.
+      const absl::Time until = absl::Now() + absl::Seconds(2);
       absl::StatusOr<std::shared_ptr<Job>> joined = Find(leader);
+      while (absl::IsNotFound(joined.status()) && absl::Now() < until) {
+        absl::SleepFor(absl::Milliseconds(10));
+        joined = Find(leader);
+      }
       if (joined.ok()) return joined;
     }
   }
   absl::StatusOr<std::shared_ptr<Job>> job;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     job = Enqueue(std::make_shared<Job>(id, std::move(spec), now), run,
                   std::move(cached), now);
   }
@@ -348,7 +357,7 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Adopt(
   }
   auto job = std::make_shared<Job>(id, std::move(spec), create_time);
   if (best != nullptr) job->Publish(*best, best->from_cache());
-  return Enqueue(std::move(job), /*run=*/true, nullptr, absl::Now());
+  return Enqueue(std::move(job), /*run=*/true, nullptr, clock_.Now());
 }
 
 absl::StatusOr<std::shared_ptr<Job>> JobManager::Enqueue(
@@ -423,7 +432,7 @@ void JobManager::Cancel(Job& job, StopCause cause) {
     std::shared_ptr<Job> queued = *it;
     queue_.erase(it);
     queued->RequestStop(cause);
-    queued->Finish(WorkResult{"cancelled"}, absl::Now());
+    queued->Finish(WorkResult{"cancelled"}, clock_.Now());
     if (events_) events_->OnFinished(queued->Snapshot(), 0, 0);
     OnJobEnded(queued);
     ReportLoad();
@@ -467,7 +476,7 @@ void JobManager::Drain(absl::Duration grace) {
     absl::MutexLock lock(&mu_);
     if (draining_) return;
     draining_ = true;
-    drain_deadline_ = absl::Now() + grace;
+    drain_deadline_ = clock_.Now() + grace;
     queued.assign(queue_.begin(), queue_.end());
   }
   for (const std::shared_ptr<Job>& job : queued) {
@@ -533,7 +542,7 @@ void JobManager::WorkerLoop() {
 }
 
 void JobManager::RunJob(const std::shared_ptr<Job>& job) {
-  const absl::Time start = absl::Now();
+  const absl::Time start = clock_.Now();
   job->MarkRunning(start);
   const JobSnapshot started = job->Snapshot();
   if (started.done()) return;
@@ -575,7 +584,7 @@ void JobManager::RunJob(const std::shared_ptr<Job>& job) {
       CacheStore(job->spec_.cache_key, std::move(best));
     }
   }
-  job->Finish(result, absl::Now());
+  job->Finish(result, clock_.Now());
   if (events_) {
     events_->OnFinished(job->Snapshot(), result.ok() ? result->samples : 0,
                         result.ok() ? result->elapsed_s : 0);
@@ -626,7 +635,7 @@ void JobManager::JanitorLoop() {
   absl::MutexLock lock(&mu_);
   while (!mu_.AwaitWithTimeout(absl::Condition(+stopping, this),
                                options_.janitor_period)) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     for (const std::shared_ptr<Job>& job : active_) {
       if (draining_ && now >= drain_deadline_) {
         job->RequestStop(StopCause::kShutdown);

@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "mcmpart/v1/partitioner.pb.h"
+#include "server/clock.h"
 #include "solver/strategy.h"
 
 namespace mcmpart::server {
@@ -205,6 +206,9 @@ struct JobManagerOptions {
   // How often deadlines and retention are checked; bounds how late a
   // deadline stop can be on top of the work's own 100 ms.
   absl::Duration janitor_period = absl::Milliseconds(10);
+  // Where job times, deadlines and retention are read; null = RealClock().
+  // Must outlive the manager.
+  const Clock* clock = nullptr;
 };
 
 // Observes the manager for metrics and logs. Called from the manager's
@@ -310,6 +314,7 @@ class JobManager {
   std::shared_ptr<const v1::PartitionUpdate> CachedBest(const JobSpec& spec);
 
   const JobManagerOptions options_;
+  const Clock& clock_;
   JobEvents* const events_;
   JobRecorder* recorder_ ABSL_GUARDED_BY(mu_) = nullptr;
 

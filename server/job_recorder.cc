@@ -512,8 +512,10 @@ void JobRecorder::Loop() {
       Purge();
       next_purge = now + kPurgePeriod;
     }
-    if (events_ && now >= next_stats) {
-      events_->OnStoreStats(store_->Stats());
+    if (now >= next_stats) {
+      // A round trip even when idle, so that health tells the truth.
+      NoteStatus(store_->Ping());
+      if (events_) events_->OnStoreStats(store_->Stats());
       next_stats = now + kStatsPeriod;
     }
   }

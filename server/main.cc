@@ -227,8 +227,12 @@ int Run(const std::vector<std::string>& args) {
         absl::Status(store.status().code(),
                      absl::StrCat("--store: ", store.status().message())));
   }
+  ServerOptions server_options = config->server;
+  if (JobRecorder* recorder = store->recorder.get()) {
+    server_options.store_healthy = [recorder] { return recorder->healthy(); };
+  }
   absl::StatusOr<std::unique_ptr<PartitionServer>> server =
-      PartitionServer::Start(config->server, &engine, &jobs, &telemetry);
+      PartitionServer::Start(server_options, &engine, &jobs, &telemetry);
   if (!server.ok()) return Fatal(server.status());
   LogStart(*config, **server, metrics->get(), strategies, *store);
   ServeUntilSignal(*config, **server, jobs);

@@ -125,17 +125,21 @@ absl::StatusOr<std::unique_ptr<PartitionServer>> PartitionServer::Start(
     health->SetServingStatus(true);
     health->SetServingStatus(kServiceName, true);
   }
-  server->monitor_ =
-      std::thread([p = server.get(), period = options.load_period] {
-        p->MonitorLoad(period);
-      });
+  if (health != nullptr && options.store_healthy) {
+    health->SetServingStatus(kStoreHealthName, options.store_healthy());
+  }
+  server->monitor_ = std::thread(
+      [p = server.get(), period = options.load_period,
+       store = options.store_healthy] { p->MonitorLoad(period, store); });
   return server;
 }
 
 PartitionServer::~PartitionServer() { Shutdown(absl::ZeroDuration()); }
 
-void PartitionServer::MonitorLoad(absl::Duration period) {
+void PartitionServer::MonitorLoad(absl::Duration period,
+                                  std::function<bool()> store_healthy) {
   bool was_saturated = false;
+  bool store_was_healthy = store_healthy ? store_healthy() : true;
   bool trim_next = false;
   absl::MutexLock lock(&mu_);
   while (!shutting_down_) {
@@ -148,6 +152,16 @@ void PartitionServer::MonitorLoad(absl::Duration period) {
         health->SetServingStatus(kServiceName, !saturated);
       }
       was_saturated = saturated;
+    }
+    if (store_healthy) {
+      const bool healthy = store_healthy();
+      if (healthy != store_was_healthy) {
+        if (grpc::HealthCheckServiceInterface* health =
+                server_->GetHealthCheckService()) {
+          health->SetServingStatus(kStoreHealthName, healthy);
+        }
+        store_was_healthy = healthy;
+      }
     }
     if (telemetry_) telemetry_->OnServiceLoad(service_->load(), saturated);
     // A large request's buffers are freed by gRPC after its call ended;

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,6 +31,11 @@ struct ServerOptions {
   // Threads for gRPC's synchronous services (health, reflection); the
   // Partitioner service holds no thread per call (service.h).
   int max_threads = 256;
+  // The state store's health (null: none used). While it returns false the
+  // health service reports NOT_SERVING for kStoreHealthName; the server's
+  // own ("") and the Partitioner's stay as they are, since the server keeps
+  // serving from memory.
+  std::function<bool()> store_healthy;
   // How often health and the load metrics are refreshed.
   absl::Duration load_period = absl::Milliseconds(100);
   // PEM files. With cert and key the server speaks TLS; with a client CA as
@@ -49,6 +55,9 @@ struct ServerOptions {
   bool reflection = true;
   ServiceOptions service;
 };
+
+// The health service name that tells whether the state store answers.
+inline constexpr char kStoreHealthName[] = "mcmpart.store";
 
 // Bytes a request may take per node of --max-nodes (a graph node is about
 // 100 bytes on the wire, an ONNX node with its stripped initializers a few
@@ -96,7 +105,7 @@ class PartitionServer {
   // readiness probes send new work elsewhere; the overall "" status stays
   // SERVING, so liveness does not restart a busy server) and reports the
   // load, every load_period until Shutdown.
-  void MonitorLoad(absl::Duration period);
+  void MonitorLoad(absl::Duration period, std::function<bool()> store_healthy);
 
   JobManager* jobs_ = nullptr;
   Telemetry* telemetry_ = nullptr;

@@ -141,11 +141,19 @@ TEST(JobManagerTest, CancelQueuedJobEndsAtOnce) {
 }
 
 TEST(JobManagerTest, DeadlineStopsTheWork) {
-  JobManager jobs(Options(), nullptr);
+  ManualClock clock;
+  JobManagerOptions o = Options();
+  o.clock = &clock;
+  JobManager jobs(o, nullptr);
   JobSpec spec = Spec(SpinWork(absl::Seconds(30), 3));
-  spec.deadline = absl::Now() + absl::Milliseconds(100);
+  spec.deadline = clock.Now() + absl::Milliseconds(100);
   auto job = jobs.Submit(std::move(spec));
   ASSERT_TRUE(job.ok());
+  while ((*job)->Snapshot().best == nullptr) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_FALSE((*job)->Snapshot().done());
+  clock.Advance(absl::Milliseconds(100));
   const JobSnapshot s = WaitDone(**job);
   EXPECT_LT(s.end_time - s.create_time, absl::Milliseconds(200));
   EXPECT_EQ(s.end_reason, "deadline");
@@ -243,8 +251,10 @@ TEST(JobManagerTest, CacheHitWithKeepImprovingPublishesOnlyBetter) {
 }
 
 TEST(JobManagerTest, PlainCallJobsAreNotListedAndEndedJobsExpire) {
+  ManualClock clock;
   JobManagerOptions o = Options();
-  o.retention = absl::Milliseconds(50);
+  o.clock = &clock;
+  o.retention = absl::Minutes(5);
   JobManager jobs(o, nullptr);
   JobSpec plain = Spec(SpinWork(absl::Milliseconds(1), 1));
   plain.retained = false;
@@ -256,7 +266,15 @@ TEST(JobManagerTest, PlainCallJobsAreNotListedAndEndedJobsExpire) {
   EXPECT_EQ(jobs.List().size(), 1u);
   WaitDone(**r);
   EXPECT_EQ(WaitDone(**p).final_update->job_id(), "");
-  absl::SleepFor(absl::Milliseconds(150));
+  // Kept until the retention has passed, then dropped by the janitor.
+  clock.Advance(absl::Minutes(4));
+  absl::SleepFor(o.janitor_period * 3);
+  ASSERT_TRUE(jobs.Find((*r)->id()).ok());
+  clock.Advance(absl::Minutes(1));
+  const absl::Time until = absl::Now() + absl::Seconds(2);
+  while (jobs.Find((*r)->id()).ok() && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   EXPECT_EQ(jobs.Find((*r)->id()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(jobs.List().empty());
 }

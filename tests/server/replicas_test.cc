@@ -265,6 +265,55 @@ TEST(ReplicasTest, SqliteKeepsFinishedAndUnfinishedJobsAcrossKillMinus9) {
   EXPECT_EQ(restarted.Metric("mcmpart_jobs_resumed_total"), 1);
 }
 
+// With Redis down the server serves from memory and says so: health of
+// "mcmpart.store" NOT_SERVING (its own and the service's stay SERVING),
+// mcmpart_store_healthy 0; and it catches up when Redis returns.
+TEST(ReplicasTest, WithRedisDownTheServerServesFromMemoryAndSaysSo) {
+  store::testing::RedisServer redis;
+  ASSERT_TRUE(redis.Start());
+  ServerProcess a(Replica(redis.spec(), "a"));
+  ASSERT_TRUE(a.started());
+  EXPECT_EQ(HealthOf(a.channel(), "mcmpart.store"),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  redis.Kill();
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (HealthOf(a.channel(), "mcmpart.store") !=
+             grpc::health::v1::HealthCheckResponse::NOT_SERVING &&
+         absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(HealthOf(a.channel(), "mcmpart.store"),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(HealthOf(a.channel(), ""),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(HealthOf(a.channel(), "mcmpart.v1.Partitioner"),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(a.Metric("mcmpart_store_healthy"), 0);
+  // Still serving: a job submitted now runs, and is found here.
+  const std::string id = Submit(a, Job("anneal", 0.5));
+  ASSERT_FALSE(id.empty());
+  const v1::Job done = WaitFor(
+      a, id, [](const v1::Job& j) { return j.state() == v1::Job::SUCCEEDED; },
+      absl::Seconds(10));
+  EXPECT_EQ(done.state(), v1::Job::SUCCEEDED);
+  // Redis returns (empty: no persistence): the job is written again.
+  ASSERT_TRUE(redis.Restart());
+  const absl::Time back = absl::Now() + absl::Seconds(5);
+  while (HealthOf(a.channel(), "mcmpart.store") !=
+             grpc::health::v1::HealthCheckResponse::SERVING &&
+         absl::Now() < back) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(HealthOf(a.channel(), "mcmpart.store"),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  ServerProcess b(Replica(redis.spec(), "b"));
+  ASSERT_TRUE(b.started());
+  const v1::Job seen = WaitFor(
+      b, id, [](const v1::Job& j) { return j.state() == v1::Job::SUCCEEDED; },
+      absl::Seconds(5));
+  EXPECT_EQ(seen.state(), v1::Job::SUCCEEDED);
+}
+
 // Runs the server binary to its exit; returns the exit code and stderr.
 std::pair<int, std::string> RunToExit(const std::vector<std::string>& flags) {
   store::testing::TempDir dir;

@@ -5,11 +5,16 @@
 //
 //   server_load_check [--target HOST:PORT] [--clients 16] [--duration 60s]
 //                     [--budget 2s] [--workers 2] [--max-queue 16]
-//                     [--keep-improving]
+//                     [--keep-improving] [--replicas N] [--jobs]
 //
 // Without --target it starts the mcmpart-server binary built next to it on
 // a free loopback port (with --workers and --max-queue) and stops it with
-// SIGTERM at the end.
+// SIGTERM at the end. With --replicas N (> 1) it starts a redis-server on a
+// free loopback port and N servers sharing it (--store redis://...), and
+// each call goes to the next replica. With --jobs a call is SubmitJob on
+// one replica and WatchJob on another (Partition calls own their search
+// and do not join others'); at the end it counts, from the store's job
+// list, the graphs searched more than once.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
@@ -23,6 +28,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -32,6 +38,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "mcmpart/v1/partitioner.grpc.pb.h"
@@ -68,6 +75,8 @@ struct Args {
   // Every call searches (the cached placement is still sent first), so
   // the queue fills and RESOURCE_EXHAUSTED shows.
   bool keep_improving = false;
+  int replicas = 1;
+  bool jobs = false;
 };
 
 bool ParseArgs(int argc, char** argv, Args* a) {
@@ -76,6 +85,10 @@ bool ParseArgs(int argc, char** argv, Args* a) {
     if (flag == "--help" || flag == "-h") return false;
     if (flag == "--keep-improving") {
       a->keep_improving = true;
+      continue;
+    }
+    if (flag == "--jobs") {
+      a->jobs = true;
       continue;
     }
     if (i + 1 >= argc) return false;
@@ -92,6 +105,8 @@ bool ParseArgs(int argc, char** argv, Args* a) {
       if (!absl::SimpleAtoi(v, &a->workers)) return false;
     } else if (flag == "--max-queue") {
       if (!absl::SimpleAtoi(v, &a->max_queue)) return false;
+    } else if (flag == "--replicas") {
+      if (!absl::SimpleAtoi(v, &a->replicas) || a->replicas < 1) return false;
     } else {
       return false;
     }
@@ -139,6 +154,102 @@ const char* CodeName(grpc::StatusCode c) {
   }
 }
 
+pid_t Spawn(const std::vector<std::string>& args) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Starts `args.replicas` servers (and, for more than one, the redis-server
+// they share); returns their addresses and fills `pids`.
+std::vector<std::string> StartServers(const Args& args,
+                                      std::vector<pid_t>* pids) {
+  std::string store = "memory";
+  if (args.replicas > 1) {
+    const int redis_port = FreePort();
+    pids->push_back(Spawn({"redis-server", "--port", absl::StrCat(redis_port),
+                           "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                           "no", "--loglevel", "warning"}));
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (!mcmpart::testing::CanConnect(redis_port) && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    store = absl::StrCat("redis://127.0.0.1:", redis_port);
+  }
+  std::vector<std::string> targets;
+  for (int r = 0; r < args.replicas; ++r) {
+    const int port = FreePort();
+    targets.push_back(absl::StrCat("127.0.0.1:", port));
+    pids->push_back(
+        Spawn({MCMPART_SERVER_BINARY, "--host=127.0.0.1",
+               absl::StrCat("--port=", port),
+               absl::StrCat("--workers=", args.workers),
+               absl::StrCat("--max-queue=", args.max_queue), "--metrics-port=0",
+               "--no-log-jobs", absl::StrCat("--store=", store),
+               absl::StrCat("--replica-id=replica-", r)}));
+  }
+  return targets;
+}
+
+// One job: SubmitJob on `submit`, WatchJob on `watch` until it ends.
+grpc::Status RunJob(mcmpart::v1::Partitioner::Stub& submit,
+                    mcmpart::v1::Partitioner::Stub& watch,
+                    const mcmpart::v1::PartitionRequest& request,
+                    absl::Time deadline, double* first_ms, bool* cached,
+                    mcmpart::v1::PartitionUpdate* last) {
+  const absl::Time t0 = absl::Now();
+  mcmpart::v1::SubmitJobRequest sr;
+  *sr.mutable_request() = request;
+  mcmpart::v1::Job job;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    grpc::Status s = submit.SubmitJob(&context, sr, &job);
+    if (!s.ok()) return s;
+  }
+  mcmpart::v1::WatchJobRequest wr;
+  wr.set_id(job.id());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  auto reader = watch.WatchJob(&context, wr);
+  mcmpart::v1::PartitionUpdate u;
+  while (reader->Read(&u)) {
+    if (*first_ms < 0) {
+      *first_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+      *cached = u.from_cache();
+    }
+    *last = u;
+  }
+  return reader->Finish();
+}
+
+// Graphs with more than one job that searched (not answered from the
+// cache), from the store's list of every job.
+std::map<std::string, int> SearchedTwice(mcmpart::v1::Partitioner::Stub& stub) {
+  grpc::ClientContext context;
+  mcmpart::v1::ListJobsRequest request;
+  request.set_limit(1 << 20);
+  request.set_omit_placements(true);
+  mcmpart::v1::ListJobsResponse list;
+  std::map<std::string, int> searched;
+  if (!stub.ListJobs(&context, request, &list).ok()) return searched;
+  for (const auto& job : list.jobs()) {
+    if (job.end_reason() != "cached") ++searched[job.graph_name()];
+  }
+  std::map<std::string, int> twice;
+  for (const auto& [graph, n] : searched) {
+    if (n > 1) twice[graph] = n;
+  }
+  return twice;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,7 +257,8 @@ int main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, &args)) {
     std::cerr << "usage: server_load_check [--target HOST:PORT] [--clients N] "
                  "[--duration 60s] [--budget 2s] [--workers N] "
-                 "[--max-queue N] [--keep-improving]\n";
+                 "[--max-queue N] [--keep-improving] [--replicas N] "
+                 "[--jobs]\n";
     return 2;
   }
   std::vector<std::string> bytes;
@@ -160,31 +272,28 @@ int main(int argc, char** argv) {
     bytes.push_back(*std::move(b));
   }
 
-  pid_t server = -1;
-  if (args.target.empty()) {
-    const int port = FreePort();
-    args.target = absl::StrCat("127.0.0.1:", port);
-    server = fork();
-    if (server == 0) {
-      const std::string p = absl::StrCat("--port=", port);
-      const std::string w = absl::StrCat("--workers=", args.workers);
-      const std::string q = absl::StrCat("--max-queue=", args.max_queue);
-      execl(MCMPART_SERVER_BINARY, MCMPART_SERVER_BINARY, "--host=127.0.0.1",
-            p.c_str(), w.c_str(), q.c_str(), "--metrics-port=0",
-            "--no-log-jobs", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
+  std::vector<pid_t> pids;
+  std::vector<std::string> targets =
+      args.target.empty() ? StartServers(args, &pids)
+                          : std::vector<std::string>{args.target};
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      args.target, grpc::InsecureChannelCredentials(), channel_args);
-  if (!channel->WaitForConnected(
-          absl::ToChronoTime(absl::Now() + absl::Seconds(30)))) {
-    std::cerr << "cannot connect to " << args.target << "\n";
-    if (server > 0) kill(server, SIGTERM);
-    return 2;
+  auto stop_all = [&pids] {
+    // The servers first (they drain), Redis last.
+    for (auto it = pids.rbegin(); it != pids.rend(); ++it) kill(*it, SIGTERM);
+    for (pid_t p : pids) waitpid(p, nullptr, 0);
+  };
+  for (const std::string& target : targets) {
+    auto channel = grpc::CreateCustomChannel(
+        target, grpc::InsecureChannelCredentials(), channel_args);
+    if (!channel->WaitForConnected(
+            absl::ToChronoTime(absl::Now() + absl::Seconds(30)))) {
+      std::cerr << "cannot connect to " << target << "\n";
+      stop_all();
+      return 2;
+    }
   }
+  args.target = absl::StrJoin(targets, ",");
 
   Stats stats;
   const absl::Time start = absl::Now();
@@ -192,12 +301,18 @@ int main(int argc, char** argv) {
   std::vector<std::thread> clients;
   for (int c = 0; c < args.clients; ++c) {
     clients.emplace_back([&, c] {
-      // One channel per client, as separate build machines would have.
-      auto ch = grpc::CreateCustomChannel(
-          args.target, grpc::InsecureChannelCredentials(), channel_args);
-      auto stub = mcmpart::v1::Partitioner::NewStub(ch);
+      // One channel per client and replica, as separate build machines
+      // would have.
+      std::vector<std::unique_ptr<mcmpart::v1::Partitioner::Stub>> stubs;
+      for (const std::string& target : targets) {
+        stubs.push_back(
+            mcmpart::v1::Partitioner::NewStub(grpc::CreateCustomChannel(
+                target, grpc::InsecureChannelCredentials(), channel_args)));
+      }
       std::mt19937 rng(c);
-      while (absl::Now() < end) {
+      for (int call = 0; absl::Now() < end; ++call) {
+        const size_t r = static_cast<size_t>(c + call) % stubs.size();
+        mcmpart::v1::Partitioner::Stub* stub = stubs[r].get();
         const int m = static_cast<int>(rng() % std::size(kModels));
         mcmpart::v1::PartitionRequest request;
         request.mutable_problem()->set_onnx_model(bytes[m]);
@@ -212,18 +327,26 @@ int main(int argc, char** argv) {
             absl::ToChronoTime(absl::Now() + args.budget * (args.clients + 2) +
                                absl::Seconds(30)));
         const absl::Time t0 = absl::Now();
-        auto reader = stub->Partition(&context, request);
-        mcmpart::v1::PartitionUpdate u, last;
+        mcmpart::v1::PartitionUpdate last;
         double first_ms = -1;
         bool cached = false;
-        while (reader->Read(&u)) {
-          if (first_ms < 0) {
-            first_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
-            cached = u.from_cache();
+        grpc::Status s;
+        if (args.jobs) {
+          s = RunJob(*stub, *stubs[(r + 1) % stubs.size()], request,
+                     absl::FromChrono(context.deadline()), &first_ms, &cached,
+                     &last);
+        } else {
+          auto reader = stub->Partition(&context, request);
+          mcmpart::v1::PartitionUpdate u;
+          while (reader->Read(&u)) {
+            if (first_ms < 0) {
+              first_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+              cached = u.from_cache();
+            }
+            last = u;
           }
-          last = u;
+          s = reader->Finish();
         }
-        const grpc::Status s = reader->Finish();
         const double call_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
         if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
           // A build machine told "busy" backs off before retrying.
@@ -255,11 +378,13 @@ int main(int argc, char** argv) {
   for (std::thread& t : clients) t.join();
   const double wall_s = absl::ToDoubleSeconds(absl::Now() - start);
 
-  if (server > 0) {
-    kill(server, SIGTERM);
-    int status = 0;
-    waitpid(server, &status, 0);
+  std::map<std::string, int> twice;
+  if (args.jobs) {
+    auto stub = mcmpart::v1::Partitioner::NewStub(grpc::CreateCustomChannel(
+        targets[0], grpc::InsecureChannelCredentials(), channel_args));
+    twice = SearchedTwice(*stub);
   }
+  stop_all();
 
   int64_t other_errors = 0;
   for (const auto& [code, n] : stats.errors) {
@@ -291,5 +416,11 @@ int main(int argc, char** argv) {
               stats.quality.empty() ? 0.0
                                     : *std::min_element(stats.quality.begin(),
                                                         stats.quality.end()));
+  if (args.jobs) {
+    std::printf("graphs searched more than once: %zu", twice.size());
+    for (const auto& [graph, n] : twice)
+      std::printf("  %s (%d)", graph.c_str(), n);
+    std::printf("\n");
+  }
   return other_errors == 0 ? 0 : 1;
 }
