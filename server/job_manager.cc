@@ -317,9 +317,13 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
   }
   // A job whose problem another job is already searching, on any replica,
   // joins that search: the caller gets that job. Only retained jobs (those
-  // in the store) claim and join; a plain call owns its own search.
-  if (recorder != nullptr && run && spec.retained && !spec.cache_key.empty()) {
+  // in the store) lead; a plain call joins one or runs its own.
+  if (recorder != nullptr && run && !spec.cache_key.empty()) {
     const std::string leader = recorder->ClaimSearch(spec.cache_key, id);
+    // A plain call has no record for others to join: it only looks.
+    if (leader.empty() && !spec.retained) {
+      recorder->ReleaseSearch(spec.cache_key, id);
+    }
     if (!leader.empty()) {
       // The leader records its job just after it claims the search: a
       // joiner that came in between waits for the record briefly.

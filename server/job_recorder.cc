@@ -317,6 +317,11 @@ std::string JobRecorder::ClaimSearch(const std::string& key,
   return claim->job_id;
 }
 
+void JobRecorder::ReleaseSearch(const std::string& key,
+                                const std::string& job_id) {
+  NoteStatus(store_->ReleaseSearch(key, job_id));
+}
+
 std::shared_ptr<const v1::PartitionUpdate> JobRecorder::CacheGet(
     const std::string& key) {
   absl::StatusOr<std::optional<store::CacheEntry>> entry =

@@ -88,6 +88,7 @@ class JobRecorder {
   // it (the claim is then this job's until it ends; renewed with its
   // lease). Empty too while the store is unreachable.
   std::string ClaimSearch(const std::string& key, const std::string& job_id);
+  void ReleaseSearch(const std::string& key, const std::string& job_id);
   std::shared_ptr<const v1::PartitionUpdate> CacheGet(const std::string& key);
   void CachePut(const std::string& key, const v1::PartitionUpdate& best);
 

@@ -315,7 +315,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::Partition(
       absl::StatusOr<std::shared_ptr<Job>> job =
           jobs_->Submit(*std::move(spec));
       if (!job.ok()) return ToGrpcStatus(job.status());
-      stream->Attach(*std::move(job), /*owns_job=*/true, deadline);
+      // A call that joined another's search (a submitted job) only
+      // watches it: going away must not cancel it.
+      const bool owns = !(*job)->spec().retained;
+      stream->Attach(*std::move(job), owns, deadline);
       return grpc::Status::OK;
     });
     if (!status.ok()) stream->FinishEarly(status);

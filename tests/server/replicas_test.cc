@@ -182,6 +182,34 @@ TEST(ReplicasTest, TheSameProblemSubmittedTwiceIsSearchedOnce) {
       absl::Seconds(10));
 }
 
+// A Partition call for a problem a submitted job is searching on another
+// replica streams that job instead of searching again.
+TEST(ReplicasTest, APartitionCallJoinsASubmittedSearchOfItsProblem) {
+  store::testing::RedisServer redis;
+  ASSERT_TRUE(redis.Start());
+  ServerProcess a(Replica(redis.spec(), "a"));
+  ServerProcess b(Replica(redis.spec(), "b"));
+  ASSERT_TRUE(a.started() && b.started());
+  const std::string id = Submit(a, Job("random", 3));
+  grpc::ClientContext ctx;
+  auto reader = b.Stub()->Partition(&ctx, Job("random", 3).request());
+  v1::PartitionUpdate u, last;
+  int updates = 0;
+  while (reader->Read(&u)) {
+    last = u;
+    ++updates;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_GT(updates, 0);
+  EXPECT_EQ(last.job_id(), id);
+  EXPECT_TRUE(last.final());
+  EXPECT_EQ(b.Metric("mcmpart_inflight_joins_total"), 1);
+  grpc::ClientContext list_ctx;
+  v1::ListJobsResponse list;
+  ASSERT_TRUE(a.Stub()->ListJobs(&list_ctx, v1::ListJobsRequest(), &list).ok());
+  EXPECT_EQ(list.jobs_size(), 1);
+}
+
 TEST(ReplicasTest, AKilledOwnersJobFinishesOnAnotherReplica) {
   store::testing::RedisServer redis;
   ASSERT_TRUE(redis.Start());
