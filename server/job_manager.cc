@@ -51,6 +51,37 @@ absl::string_view JobStateName(JobState state) {
   return "unknown";
 }
 
+v1::Job::State JobStateToProto(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return v1::Job::QUEUED;
+    case JobState::kRunning:
+      return v1::Job::RUNNING;
+    case JobState::kSucceeded:
+      return v1::Job::SUCCEEDED;
+    case JobState::kFailed:
+      return v1::Job::FAILED;
+    case JobState::kCancelled:
+      return v1::Job::CANCELLED;
+  }
+  return v1::Job::STATE_UNSPECIFIED;
+}
+
+JobState JobStateFromProto(v1::Job::State state) {
+  switch (state) {
+    case v1::Job::RUNNING:
+      return JobState::kRunning;
+    case v1::Job::SUCCEEDED:
+      return JobState::kSucceeded;
+    case v1::Job::FAILED:
+      return JobState::kFailed;
+    case v1::Job::CANCELLED:
+      return JobState::kCancelled;
+    default:
+      return JobState::kQueued;
+  }
+}
+
 // ---------------------------------------------------------------- JobContext
 
 const StopToken& JobContext::stop() const { return job_->stop_; }

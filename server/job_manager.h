@@ -35,6 +35,10 @@ namespace mcmpart::server {
 
 enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
 absl::string_view JobStateName(JobState state);
+// The API's state (mcmpart.v1.Job.State, also the state store's) and back;
+// an unknown API state reads as queued.
+v1::Job::State JobStateToProto(JobState state);
+JobState JobStateFromProto(v1::Job::State state);
 
 // Why a job was asked to stop before its work ended on its own.
 enum class StopCause { kNone, kCancelled, kDeadline, kShutdown };

@@ -10,43 +10,12 @@
 namespace mcmpart::server {
 namespace {
 
-store::JobState ToStore(JobState s) {
-  switch (s) {
-    case JobState::kQueued:
-      return v1::Job::QUEUED;
-    case JobState::kRunning:
-      return v1::Job::RUNNING;
-    case JobState::kSucceeded:
-      return v1::Job::SUCCEEDED;
-    case JobState::kFailed:
-      return v1::Job::FAILED;
-    case JobState::kCancelled:
-      return v1::Job::CANCELLED;
-  }
-  return v1::Job::QUEUED;
-}
-
-JobState FromStore(store::JobState s) {
-  switch (s) {
-    case v1::Job::RUNNING:
-      return JobState::kRunning;
-    case v1::Job::SUCCEEDED:
-      return JobState::kSucceeded;
-    case v1::Job::FAILED:
-      return JobState::kFailed;
-    case v1::Job::CANCELLED:
-      return JobState::kCancelled;
-    default:
-      return JobState::kQueued;
-  }
-}
-
 // The job's progress as the store keeps it: budget used counted over every
 // replica that ran it.
 store::JobProgress ProgressOf(const JobSnapshot& snap, const JobSpec& spec,
                               absl::Time now) {
   store::JobProgress p;
-  p.state = ToStore(snap.state);
+  p.state = JobStateToProto(snap.state);
   p.start_time = snap.start_time;
   p.end_time = snap.end_time;
   if (snap.best) p.best = *snap.best;
@@ -107,7 +76,7 @@ constexpr absl::Duration kStatsPeriod = absl::Seconds(1);
 JobSnapshot SnapshotOf(const store::JobRecord& r) {
   JobSnapshot s;
   s.id = r.id;
-  s.state = FromStore(r.progress.state);
+  s.state = JobStateFromProto(r.progress.state);
   s.strategy = r.labels.strategy;
   s.graph_name = r.labels.graph_name;
   s.hardware_name = r.labels.hardware_name;

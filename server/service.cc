@@ -41,22 +41,6 @@ absl::Time Deadline(const grpc::CallbackServerContext& context) {
   return t > absl::Now() + absl::Hours(24 * 365) ? absl::InfiniteFuture() : t;
 }
 
-v1::Job::State StateToProto(JobState state) {
-  switch (state) {
-    case JobState::kQueued:
-      return v1::Job::QUEUED;
-    case JobState::kRunning:
-      return v1::Job::RUNNING;
-    case JobState::kSucceeded:
-      return v1::Job::SUCCEEDED;
-    case JobState::kFailed:
-      return v1::Job::FAILED;
-    case JobState::kCancelled:
-      return v1::Job::CANCELLED;
-  }
-  return v1::Job::STATE_UNSPECIFIED;
-}
-
 absl::Status Draining() {
   return absl::UnavailableError(
       "the server is shutting down and accepts no new work; retry on another "
@@ -126,7 +110,7 @@ class PartitionerService::UnaryCall : public grpc::ServerUnaryReactor {
 v1::Job JobToProto(const JobSnapshot& job, bool include_placement) {
   v1::Job out;
   out.set_id(job.id);
-  out.set_state(StateToProto(job.state));
+  out.set_state(JobStateToProto(job.state));
   out.set_strategy(job.strategy);
   out.set_graph_name(job.graph_name);
   out.set_hardware_name(job.hardware_name);
@@ -398,7 +382,7 @@ grpc::ServerUnaryReactor* PartitionerService::ListJobs(
         auto out = std::make_unique<v1::ListJobsResponse>();
         for (const JobSnapshot& job : jobs_->List()) {
           if (out->jobs_size() >= limit) break;
-          if (!states.empty() && !states.contains(StateToProto(job.state))) {
+          if (!states.empty() && !states.contains(JobStateToProto(job.state))) {
             continue;
           }
           *out->add_jobs() = JobToProto(job, !r.omit_placements());
