@@ -600,16 +600,22 @@ void GraphScope::FoldOrEvaluate(int i) {
 void GraphScope::ApplyShapeRules(int i) {
   if (!nodes_[i].verified) return;
   const onnx::NodeProto& p = *nodes_[i].proto;
+  // `inputs` points into shapes_, which may rehash on every SetInfo: all
+  // outputs are worked out first, then recorded (a BatchNormalization in
+  // training mode has three outputs from rules).
   std::vector<const TensorInfo*> inputs;
   for (const std::string& in : p.input()) inputs.push_back(FindInfo(in));
+  std::vector<std::pair<const std::string*, TensorInfo>> found;
   for (int k = 0; k < p.output_size(); ++k) {
     const std::string& out = p.output(k);
     if (out.empty() || shapes_.contains(out)) continue;
     if (std::optional<TensorInfo> info =
             RuleOutputInfo(p, Opset(p), k, inputs)) {
-      SetInfo(out, *std::move(info));
+      found.emplace_back(&out, *std::move(info));
     }
   }
+  // SetInfo keeps the first of two outputs of one name, as before.
+  for (auto& [out, info] : found) SetInfo(*out, std::move(info));
 }
 
 absl::StatusOr<double> GraphScope::Bytes(int i, const std::string& tensor,

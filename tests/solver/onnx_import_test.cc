@@ -751,5 +751,24 @@ TEST(OnnxImportErrorTest, DanglingInputAndCycle) {
                 "the ONNX graph has a cycle through node 'first' (Add)"));
 }
 
+// Found by the importer's fuzzer (tests/fuzz/regressions/onnx_import): a
+// BatchNormalization in training mode whose input's shape inference cannot
+// read (a shape field corrupted), so the importer's own rules type all three
+// outputs. Recording the first once moved the input types the other two
+// were computed from (a use after free under ASan); the import must give
+// y (2x3x4x5 floats) plus the running mean and variance (3 floats each).
+TEST(OnnxImportRegressionTest, BatchNormTrainingOutputsAllComeFromRules) {
+  absl::StatusOr<std::string> data =
+      ReadFile(absl::StrCat(MCMPART_TEST_DATA_DIR,
+                            "/../fuzz/regressions/onnx_import/"
+                            "batchnorm-training-three-outputs-by-rule.onnx"));
+  ASSERT_TRUE(data.ok()) << data.status();
+  absl::StatusOr<v1::Graph> g = ImportOnnx(*data);
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_EQ(g->nodes_size(), 1);
+  EXPECT_EQ(g->nodes(0).op(), "BatchNormalization");
+  EXPECT_EQ(g->nodes(0).output_bytes(), (120 + 3 + 3) * 4);
+}
+
 }  // namespace
 }  // namespace mcmpart
