@@ -65,6 +65,39 @@ const absl::flat_hash_set<std::string>& PassThroughOps() {
 // keeps the memory folding takes to some 100 MiB whatever the file.
 constexpr double kMaxTotalEvaluatedElements = 1 << 22;
 
+// What libonnx 1.12's inference for `p` reads without checking, checked
+// first: an error message when it would read out of bounds (and so crash
+// the process), else empty. Found by tests/fuzz: ConvTranspose takes its
+// kernel rank from W (or kernel_shape) and indexes it, its strides,
+// dilations, output_padding and pads, by X's spatial rank; W's second
+// dimension is read whatever W's rank. `x` and `w` are its inputs' types,
+// null when unknown (then libonnx infers nothing).
+std::string UncheckedByLibonnx(const onnx::NodeProto& p, const TensorInfo* x,
+                               const TensorInfo* w) {
+  if (p.op_type() != "ConvTranspose" || x == nullptr || w == nullptr ||
+      x->dims.size() < 2) {
+    return "";
+  }
+  const size_t spatial = x->dims.size() - 2;
+  if (w->dims.size() != x->dims.size()) {
+    return absl::StrCat("ConvTranspose: W has rank ", w->dims.size(),
+                        " but X has rank ", x->dims.size(),
+                        "; they must be equal");
+  }
+  for (const onnx::AttributeProto& a : p.attribute()) {
+    const size_t want = a.name() == "pads" ? 2 * spatial : spatial;
+    if ((a.name() == "kernel_shape" || a.name() == "strides" ||
+         a.name() == "dilations" || a.name() == "output_padding" ||
+         a.name() == "pads") &&
+        static_cast<size_t>(a.ints_size()) != want) {
+      return absl::StrCat("ConvTranspose: attribute ", a.name(), " has ",
+                          a.ints_size(), " values; X's ", spatial,
+                          " spatial dimensions need ", want);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 GraphScope::GraphScope(const OnnxImportOptions& options,
@@ -518,6 +551,14 @@ void GraphScope::InferOutputs(int i) {
   try {
     schema->Verify(*n.proto);
     n.verified = true;
+    if (std::string unsafe = UncheckedByLibonnx(
+            *n.proto,
+            n.proto->input_size() > 0 ? FindInfo(n.proto->input(0)) : nullptr,
+            n.proto->input_size() > 1 ? FindInfo(n.proto->input(1)) : nullptr);
+        !unsafe.empty()) {
+      n.inference_error = std::move(unsafe);
+      return;
+    }
     onnx::shape_inference::InferenceContextImpl ctx(*n.proto, onnx_types_,
                                                     onnx_data_, {});
     schema->GetTypeAndShapeInferenceFunction()(ctx);

@@ -770,5 +770,23 @@ TEST(OnnxImportRegressionTest, BatchNormTrainingOutputsAllComeFromRules) {
   EXPECT_EQ(g->nodes(0).output_bytes(), (120 + 3 + 3) * 4);
 }
 
+// Found by the importer's fuzzer: a ConvTranspose whose W has a lower rank
+// than X. libonnx 1.12's inference indexes W's dimensions by X's spatial
+// rank (a read out of bounds, the process crashed); the importer checks it
+// first and names the node.
+TEST(OnnxImportRegressionTest, ConvTransposeWeightRankBelowInputRankIsAnError) {
+  absl::StatusOr<std::string> data =
+      ReadFile(absl::StrCat(MCMPART_TEST_DATA_DIR,
+                            "/../fuzz/regressions/onnx_import/"
+                            "convtranspose-weight-rank-below-input-rank.onnx"));
+  ASSERT_TRUE(data.ok()) << data.status();
+  absl::StatusOr<v1::Graph> g = ImportOnnx(*data);
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(g.status().message(),
+              ::testing::HasSubstr("node #0 (ConvTranspose)"));
+  EXPECT_THAT(g.status().message(),
+              ::testing::HasSubstr("W has rank 2 but X has rank 5"));
+}
+
 }  // namespace
 }  // namespace mcmpart
