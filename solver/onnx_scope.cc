@@ -65,16 +65,35 @@ const absl::flat_hash_set<std::string>& PassThroughOps() {
 // keeps the memory folding takes to some 100 MiB whatever the file.
 constexpr double kMaxTotalEvaluatedElements = 1 << 22;
 
-// What libonnx 1.12's inference for `p` reads without checking, checked
-// first: an error message when it would read out of bounds (and so crash
-// the process), else empty. Found by tests/fuzz: ConvTranspose takes its
-// kernel rank from W (or kernel_shape) and indexes it, its strides,
-// dilations, output_padding and pads, by X's spatial rank; W's second
-// dimension is read whatever W's rank. `x` and `w` are its inputs' types,
-// null when unknown (then libonnx infers nothing).
+// What libonnx 1.12's inference for `p` trusts without checking, checked
+// first: an error message when it would divide by zero or read out of
+// bounds (and so crash the process), else empty. Found by tests/fuzz: the
+// convolution and pooling inference divides by strides, dilations and
+// group; ConvTranspose's takes its kernel rank from W (or kernel_shape) and
+// indexes it, its strides, dilations, output_padding and pads, by X's
+// spatial rank, and reads W's second dimension whatever W's rank. `x` and
+// `w` are the types of inputs 0 and 1, null when unknown.
 std::string UncheckedByLibonnx(const onnx::NodeProto& p, const TensorInfo* x,
                                const TensorInfo* w) {
-  if (p.op_type() != "ConvTranspose" || x == nullptr || w == nullptr ||
+  static const auto* conv_pool = new absl::flat_hash_set<std::string>{
+      "Conv",    "ConvInteger", "QLinearConv", "ConvTranspose",
+      "MaxPool", "AveragePool", "LpPool"};
+  const std::string& op = p.op_type();
+  if (!conv_pool->contains(op)) return "";
+  for (const onnx::AttributeProto& a : p.attribute()) {
+    if (a.name() == "group" && a.i() < 1) {
+      return absl::StrCat(op, ": attribute group is ", a.i(),
+                          "; must be at least 1");
+    }
+    if (a.name() != "strides" && a.name() != "dilations") continue;
+    for (int k = 0; k < a.ints_size(); ++k) {
+      if (a.ints(k) < 1) {
+        return absl::StrCat(op, ": attribute ", a.name(), " has ", a.ints(k),
+                            " at position ", k, "; each must be at least 1");
+      }
+    }
+  }
+  if (op != "ConvTranspose" || x == nullptr || w == nullptr ||
       x->dims.size() < 2) {
     return "";
   }
