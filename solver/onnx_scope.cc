@@ -65,6 +65,58 @@ const absl::flat_hash_set<std::string>& PassThroughOps() {
 // keeps the memory folding takes to some 100 MiB whatever the file.
 constexpr double kMaxTotalEvaluatedElements = 1 << 22;
 
+// What libonnx 1.12's inference for `p` trusts without checking, checked
+// first: an error message when it would divide by zero or read out of
+// bounds (and so crash the process), else empty. Found by tests/fuzz: the
+// convolution and pooling inference divides by strides, dilations and
+// group; ConvTranspose's takes its kernel rank from W (or kernel_shape) and
+// indexes it, its strides, dilations, output_padding and pads, by X's
+// spatial rank, and reads W's second dimension whatever W's rank. `x` and
+// `w` are the types of inputs 0 and 1, null when unknown.
+std::string UncheckedByLibonnx(const onnx::NodeProto& p, const TensorInfo* x,
+                               const TensorInfo* w) {
+  static const auto* conv_pool = new absl::flat_hash_set<std::string>{
+      "Conv",    "ConvInteger", "QLinearConv", "ConvTranspose",
+      "MaxPool", "AveragePool", "LpPool"};
+  const std::string& op = p.op_type();
+  if (!conv_pool->contains(op)) return "";
+  for (const onnx::AttributeProto& a : p.attribute()) {
+    if (a.name() == "group" && a.i() < 1) {
+      return absl::StrCat(op, ": attribute group is ", a.i(),
+                          "; must be at least 1");
+    }
+    if (a.name() != "strides" && a.name() != "dilations") continue;
+    for (int k = 0; k < a.ints_size(); ++k) {
+      if (a.ints(k) < 1) {
+        return absl::StrCat(op, ": attribute ", a.name(), " has ", a.ints(k),
+                            " at position ", k, "; each must be at least 1");
+      }
+    }
+  }
+  if (op != "ConvTranspose" || x == nullptr || w == nullptr ||
+      x->dims.size() < 2) {
+    return "";
+  }
+  const size_t spatial = x->dims.size() - 2;
+  if (w->dims.size() != x->dims.size()) {
+    return absl::StrCat("ConvTranspose: W has rank ", w->dims.size(),
+                        " but X has rank ", x->dims.size(),
+                        "; they must be equal");
+  }
+  for (const onnx::AttributeProto& a : p.attribute()) {
+    const size_t want = a.name() == "pads" ? 2 * spatial : spatial;
+    if ((a.name() == "kernel_shape" || a.name() == "strides" ||
+         a.name() == "dilations" || a.name() == "output_padding" ||
+         a.name() == "pads") &&
+        static_cast<size_t>(a.ints_size()) != want) {
+      return absl::StrCat("ConvTranspose: attribute ", a.name(), " has ",
+                          a.ints_size(), " values; X's ", spatial,
+                          " spatial dimensions need ", want);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 GraphScope::GraphScope(const OnnxImportOptions& options,
@@ -518,6 +570,14 @@ void GraphScope::InferOutputs(int i) {
   try {
     schema->Verify(*n.proto);
     n.verified = true;
+    if (std::string unsafe = UncheckedByLibonnx(
+            *n.proto,
+            n.proto->input_size() > 0 ? FindInfo(n.proto->input(0)) : nullptr,
+            n.proto->input_size() > 1 ? FindInfo(n.proto->input(1)) : nullptr);
+        !unsafe.empty()) {
+      n.inference_error = std::move(unsafe);
+      return;
+    }
     onnx::shape_inference::InferenceContextImpl ctx(*n.proto, onnx_types_,
                                                     onnx_data_, {});
     schema->GetTypeAndShapeInferenceFunction()(ctx);
@@ -600,16 +660,22 @@ void GraphScope::FoldOrEvaluate(int i) {
 void GraphScope::ApplyShapeRules(int i) {
   if (!nodes_[i].verified) return;
   const onnx::NodeProto& p = *nodes_[i].proto;
+  // `inputs` points into shapes_, which may rehash on every SetInfo: all
+  // outputs are worked out first, then recorded (a BatchNormalization in
+  // training mode has three outputs from rules).
   std::vector<const TensorInfo*> inputs;
   for (const std::string& in : p.input()) inputs.push_back(FindInfo(in));
+  std::vector<std::pair<const std::string*, TensorInfo>> found;
   for (int k = 0; k < p.output_size(); ++k) {
     const std::string& out = p.output(k);
     if (out.empty() || shapes_.contains(out)) continue;
     if (std::optional<TensorInfo> info =
             RuleOutputInfo(p, Opset(p), k, inputs)) {
-      SetInfo(out, *std::move(info));
+      found.emplace_back(&out, *std::move(info));
     }
   }
+  // SetInfo keeps the first of two outputs of one name, as before.
+  for (auto& [out, info] : found) SetInfo(*out, std::move(info));
 }
 
 absl::StatusOr<double> GraphScope::Bytes(int i, const std::string& tensor,

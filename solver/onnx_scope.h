@@ -76,7 +76,8 @@ class GraphScope {
   }
   // The index of the node producing `tensor` in this graph, or -1.
   int Producer(const std::string& tensor) const;
-  // The type of `tensor`, or null.
+  // The type of `tensor`, or null. Valid until the next SetInfo (which may
+  // move every entry).
   const TensorInfo* FindInfo(const std::string& tensor) const;
 
   // `node 'name' (Op)`, or `node #i (Op)` when unnamed.

@@ -751,5 +751,94 @@ TEST(OnnxImportErrorTest, DanglingInputAndCycle) {
                 "the ONNX graph has a cycle through node 'first' (Add)"));
 }
 
+// Found by the importer's fuzzer (tests/fuzz/regressions/onnx_import): a
+// BatchNormalization in training mode whose input's shape inference cannot
+// read (a shape field corrupted), so the importer's own rules type all three
+// outputs. Recording the first once moved the input types the other two
+// were computed from (a use after free under ASan); the import must give
+// y (2x3x4x5 floats) plus the running mean and variance (3 floats each).
+TEST(OnnxImportRegressionTest, BatchNormTrainingOutputsAllComeFromRules) {
+  absl::StatusOr<std::string> data =
+      ReadFile(absl::StrCat(MCMPART_TEST_DATA_DIR,
+                            "/../fuzz/regressions/onnx_import/"
+                            "batchnorm-training-three-outputs-by-rule.onnx"));
+  ASSERT_TRUE(data.ok()) << data.status();
+  absl::StatusOr<v1::Graph> g = ImportOnnx(*data);
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_EQ(g->nodes_size(), 1);
+  EXPECT_EQ(g->nodes(0).op(), "BatchNormalization");
+  EXPECT_EQ(g->nodes(0).output_bytes(), (120 + 3 + 3) * 4);
+}
+
+// Found by the importer's fuzzer: a ConvTranspose whose W has a lower rank
+// than X. libonnx 1.12's inference indexes W's dimensions by X's spatial
+// rank (a read out of bounds, the process crashed); the importer checks it
+// first and names the node.
+TEST(OnnxImportRegressionTest, ConvTransposeWeightRankBelowInputRankIsAnError) {
+  absl::StatusOr<std::string> data =
+      ReadFile(absl::StrCat(MCMPART_TEST_DATA_DIR,
+                            "/../fuzz/regressions/onnx_import/"
+                            "convtranspose-weight-rank-below-input-rank.onnx"));
+  ASSERT_TRUE(data.ok()) << data.status();
+  absl::StatusOr<v1::Graph> g = ImportOnnx(*data);
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(g.status().message(),
+              ::testing::HasSubstr("node #0 (ConvTranspose)"));
+  EXPECT_THAT(g.status().message(),
+              ::testing::HasSubstr("W has rank 2 but X has rank 5"));
+}
+
+// Found by the importer's fuzzer (tests/fuzz/regressions/onnx_import/
+// alexnet-zero-conv-or-pool-step.onnx): libonnx 1.12's convolution and
+// pooling inference divides by strides, dilations and group, so a zero one
+// killed the process with SIGFPE. The importer refuses it first.
+TEST(OnnxImportRegressionTest, ZeroStridesDilationsOrGroupAreErrors) {
+  struct Case {
+    const char* op;
+    const char* attribute;
+    std::vector<int64_t> values;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"Conv",
+            "strides",
+            {1, 0},
+            "Conv: attribute strides has 0 at "
+            "position 1; each must be at least 1"},
+           {"Conv", "dilations", {0, 1}, "dilations has 0 at position 0"},
+           {"Conv",
+            "group",
+            {0},
+            "Conv: attribute group is 0; must be at "
+            "least 1"},
+           {"MaxPool", "strides", {2, 0}, "MaxPool: attribute strides has 0"},
+           {"AveragePool", "strides", {-1, 1}, "strides has -1"}}) {
+    ModelBuilder b;
+    b.Input("x", {1, 8, 16, 16});
+    std::vector<std::string> inputs = {"x"};
+    if (std::string(c.op) == "Conv") {
+      b.Weight("w", {8, 8, 3, 3});
+      inputs.push_back("w");
+    }
+    onnx::NodeProto* n = b.Node(c.op, inputs, {"y"}, "node");
+    AddInts(n, "kernel_shape", {3, 3});
+    if (std::string(c.attribute) == "group") {
+      AddInt(n, "group", c.values[0]);
+    } else {
+      AddInts(n, c.attribute, c.values);
+    }
+    absl::StatusOr<v1::Graph> g = b.Import();
+    EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.op << " " << c.attribute;
+    EXPECT_THAT(g.status().message(), ::testing::HasSubstr(c.message));
+  }
+  absl::StatusOr<std::string> data = ReadFile(absl::StrCat(
+      MCMPART_TEST_DATA_DIR,
+      "/../fuzz/regressions/onnx_import/alexnet-zero-conv-or-pool-step.onnx"));
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(ImportOnnx(*data).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace mcmpart
