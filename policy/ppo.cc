@@ -309,9 +309,9 @@ absl::StatusOr<std::unique_ptr<PpoTrainer>> PpoTrainer::Create(
   t->impl_ = std::make_unique<Impl>();
   t->impl_->rng.seed(options.seed);
   absl::Status s = GuardTorch("optimizer", [&] {
-    t->policy_->impl().net->train();
+    t->policy_->impl_->net->train();
     t->impl_->optimizer = std::make_unique<torch::optim::Adam>(
-        t->policy_->impl().net->parameters(),
+        t->policy_->impl_->net->parameters(),
         torch::optim::AdamOptions(options.learning_rate));
   });
   if (!s.ok()) return s;
@@ -323,7 +323,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
                                               absl::Time deadline) {
   PpoStepStats stats;
   const StopCheck stopped{stop, deadline};
-  Policy::Impl& pi = policy_->impl();
+  Policy::Impl& pi = *policy_->impl_;
   const int n = problem.num_nodes();
   const int c = problem.num_chips();
   const int k = options_.batch;

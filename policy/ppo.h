@@ -105,8 +105,6 @@ class PpoTrainer {
       absl::Time deadline = absl::InfiniteFuture());
 
   const Policy& policy() const { return *policy_; }
-  Policy& mutable_policy() { return *policy_; }
-  std::unique_ptr<Policy> ReleasePolicy() { return std::move(policy_); }
   const PpoOptions& options() const { return options_; }
   int64_t steps() const { return steps_; }
 
