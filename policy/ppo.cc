@@ -80,6 +80,20 @@ absl::Status SampleBatch(PolicyNet& net, const GraphTensors& g, int n, int c,
   });
 }
 
+// Repairs `candidate` into a valid placement of `problem`: mcmpart::Repair
+// with uniform weights and the given limits. Thread-safe.
+absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
+                                           const Assignment& candidate,
+                                           absl::Duration time_limit,
+                                           const StopToken* stop) {
+  RepairOptions opts;
+  opts.time_limit = time_limit;
+  opts.stop = stop;
+  absl::StatusOr<RepairResult> r = Repair(problem, candidate, {}, opts);
+  if (!r.ok()) return r.status();
+  return std::move(r->placement);
+}
+
 // Repairs and scores one candidate into `out`.
 void RepairOne(const Problem& problem, const Assignment& q,
                const PpoOptions& options, const StopCheck& stopped,
@@ -189,18 +203,6 @@ std::vector<float> Advantages(const std::vector<double>& reward, double mean) {
   return adv;
 }
 }  // namespace
-
-absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
-                                           const Assignment& candidate,
-                                           absl::Duration time_limit,
-                                           const StopToken* stop) {
-  RepairOptions opts;
-  opts.time_limit = time_limit;
-  opts.stop = stop;
-  absl::StatusOr<RepairResult> r = Repair(problem, candidate, {}, opts);
-  if (!r.ok()) return r.status();
-  return std::move(r->placement);
-}
 
 absl::Status ValidatePpoOptions(const PpoOptions& o) {
   auto bad = [](const char* name, double v) {
