@@ -6,8 +6,8 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "solver/bound.h"
+#include "solver/format.h"
 #include "solver/quote.h"
 
 namespace mcmpart {
@@ -157,16 +157,6 @@ void ColocationViolations(const Problem& problem, absl::Span<const int> p,
 }
 
 }  // namespace
-
-std::string FormatBytes(double bytes) {
-  // Beyond a petabyte (no chip's SRAM, so a mistaken or hostile figure) the
-  // exact count would be a wall of digits: 1e308 has 309 of them.
-  if (!(std::fabs(bytes) < kExactBytesBelow)) {
-    return absl::StrFormat("%.6g bytes", bytes);
-  }
-  return absl::StrFormat("%.2f MiB (%.0f bytes)", bytes / (1024.0 * 1024.0),
-                         bytes);
-}
 
 Evaluator::Evaluator(const Problem& problem) : problem_(problem) {
   const int c = problem.num_chips();

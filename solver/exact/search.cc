@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "solver/constructive.h"
 #include "solver/evaluator.h"
+#include "solver/format.h"
 #include "solver/quote.h"
 #include "solver/repair.h"
 
