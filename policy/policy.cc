@@ -347,12 +347,14 @@ std::unique_ptr<Policy> Policy::Clone() const {
 
 const PolicyMetadata& Policy::metadata() const { return impl_->metadata; }
 
-void Policy::set_metadata_text(const std::string& corpus, int64_t steps,
-                               const std::string& notes) {
-  impl_->metadata.corpus = corpus;
-  impl_->metadata.steps = steps;
-  impl_->metadata.notes = notes;
-  impl_->metadata.date = UtcNowIso8601();
+std::unique_ptr<Policy> Policy::WithMetadataText(
+    const std::string& corpus, int64_t steps, const std::string& notes) const {
+  std::unique_ptr<Policy> copy = Clone();
+  copy->impl_->metadata.corpus = corpus;
+  copy->impl_->metadata.steps = steps;
+  copy->impl_->metadata.notes = notes;
+  copy->impl_->metadata.date = UtcNowIso8601();
+  return copy;
 }
 
 absl::StatusOr<std::vector<float>> Policy::Probabilities(

@@ -20,6 +20,8 @@
 
 namespace mcmpart::policy {
 
+class PpoTrainer;
+
 // Architecture sizes; recorded in every checkpoint.
 struct PolicyConfig {
   int op_vocabulary = 512;  // hashed op-type buckets
@@ -76,8 +78,11 @@ class Policy {
   std::unique_ptr<Policy> Clone() const;
 
   const PolicyMetadata& metadata() const;
-  void set_metadata_text(const std::string& corpus, int64_t steps,
-                         const std::string& notes);
+  // A Clone whose metadata has `corpus`, `steps` and `notes`, dated now:
+  // what a trainer saves as a checkpoint. This policy is unchanged.
+  std::unique_ptr<Policy> WithMetadataText(const std::string& corpus,
+                                           int64_t steps,
+                                           const std::string& notes) const;
 
   // Chip probabilities, num_nodes x config().max_chips, row-major; rows sum
   // to 1 and entries for chips >= problem.num_chips() are exactly 0.
@@ -91,10 +96,11 @@ class Policy {
 
   // Opaque; defined in policy/policy_impl.h for the code of policy/.
   struct Impl;
-  Impl& impl() { return *impl_; }
-  const Impl& impl() const { return *impl_; }
 
  private:
+  // The one writer of a policy's parameters, on the private Clone it owns.
+  friend class PpoTrainer;
+
   explicit Policy(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -80,6 +80,20 @@ absl::Status SampleBatch(PolicyNet& net, const GraphTensors& g, int n, int c,
   });
 }
 
+// Repairs `candidate` into a valid placement of `problem`: mcmpart::Repair
+// with uniform weights and the given limits. Thread-safe.
+absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
+                                           const Assignment& candidate,
+                                           absl::Duration time_limit,
+                                           const StopToken* stop) {
+  RepairOptions opts;
+  opts.time_limit = time_limit;
+  opts.stop = stop;
+  absl::StatusOr<RepairResult> r = Repair(problem, candidate, {}, opts);
+  if (!r.ok()) return r.status();
+  return std::move(r->placement);
+}
+
 // Repairs and scores one candidate into `out`.
 void RepairOne(const Problem& problem, const Assignment& q,
                const PpoOptions& options, const StopCheck& stopped,
@@ -190,18 +204,6 @@ std::vector<float> Advantages(const std::vector<double>& reward, double mean) {
 }
 }  // namespace
 
-absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
-                                           const Assignment& candidate,
-                                           absl::Duration time_limit,
-                                           const StopToken* stop) {
-  RepairOptions opts;
-  opts.time_limit = time_limit;
-  opts.stop = stop;
-  absl::StatusOr<RepairResult> r = Repair(problem, candidate, {}, opts);
-  if (!r.ok()) return r.status();
-  return std::move(r->placement);
-}
-
 absl::Status ValidatePpoOptions(const PpoOptions& o) {
   auto bad = [](const char* name, double v) {
     return absl::InvalidArgumentError(
@@ -309,9 +311,9 @@ absl::StatusOr<std::unique_ptr<PpoTrainer>> PpoTrainer::Create(
   t->impl_ = std::make_unique<Impl>();
   t->impl_->rng.seed(options.seed);
   absl::Status s = GuardTorch("optimizer", [&] {
-    t->policy_->impl().net->train();
+    t->policy_->impl_->net->train();
     t->impl_->optimizer = std::make_unique<torch::optim::Adam>(
-        t->policy_->impl().net->parameters(),
+        t->policy_->impl_->net->parameters(),
         torch::optim::AdamOptions(options.learning_rate));
   });
   if (!s.ok()) return s;
@@ -323,7 +325,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
                                               absl::Time deadline) {
   PpoStepStats stats;
   const StopCheck stopped{stop, deadline};
-  Policy::Impl& pi = policy_->impl();
+  Policy::Impl& pi = *policy_->impl_;
   const int n = problem.num_nodes();
   const int c = problem.num_chips();
   const int k = options_.batch;

@@ -73,14 +73,6 @@ struct PpoStepStats {
   bool cancelled = false;  // `stop` or the deadline ended the step early
 };
 
-// Repairs `candidate` into a valid placement of `problem`: mcmpart::Repair
-// with uniform weights and the given limits. Exposed for the tests and the
-// benchmarks. Thread-safe.
-absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
-                                           const Assignment& candidate,
-                                           absl::Duration time_limit,
-                                           const StopToken* stop);
-
 // Trains one private policy. Not thread-safe: one thread drives a trainer;
 // different trainers may run at once (each owns its model and optimizer;
 // repairs use their own threads).
@@ -105,8 +97,6 @@ class PpoTrainer {
       absl::Time deadline = absl::InfiniteFuture());
 
   const Policy& policy() const { return *policy_; }
-  Policy& mutable_policy() { return *policy_; }
-  std::unique_ptr<Policy> ReleasePolicy() { return std::move(policy_); }
   const PpoOptions& options() const { return options_; }
   int64_t steps() const { return steps_; }
 

@@ -46,10 +46,6 @@ absl::StatusOr<std::unique_ptr<PolicyRegistry>> PolicyRegistry::Load(
   return registry;
 }
 
-absl::StatusOr<std::unique_ptr<PolicyRegistry>> PolicyRegistry::LoadDefault() {
-  return Load(DefaultPolicyDirectory());
-}
-
 absl::StatusOr<std::shared_ptr<const Policy>> PolicyRegistry::Get(
     absl::string_view name) const {
   auto it = policies_.find(name);

@@ -28,8 +28,6 @@ class PolicyRegistry {
   // is broken, so a bad deploy fails loudly instead of serving without it.
   static absl::StatusOr<std::unique_ptr<PolicyRegistry>> Load(
       const std::string& dir);
-  // Load(DefaultPolicyDirectory()).
-  static absl::StatusOr<std::unique_ptr<PolicyRegistry>> LoadDefault();
 
   // The policy called `name`; NOT_FOUND (listing the names) when absent.
   absl::StatusOr<std::shared_ptr<const Policy>> Get(

@@ -369,12 +369,12 @@ void PrintIteration(const Flags& flags, Progress& p, int64_t it,
 
 bool Checkpoint(const Flags& flags, const std::string& corpus_text,
                 PpoTrainer& trainer) {
-  trainer.mutable_policy().set_metadata_text(
+  std::unique_ptr<Policy> tagged = trainer.policy().WithMetadataText(
       corpus_text, trainer.steps(),
       absl::StrCat("mcmpart-train seed=", flags.seed, " batch=", flags.batch,
                    " lr=", flags.lr, " target=", flags.target,
                    " rebalance=", flags.rebalance ? 1 : 0));
-  absl::Status s = trainer.policy().Save(flags.out);
+  absl::Status s = tagged->Save(flags.out);
   if (s.ok()) s = trainer.SaveState(flags.out);
   if (!s.ok()) {
     std::fprintf(stderr, "mcmpart-train: checkpoint: %s\n",

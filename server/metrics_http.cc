@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -41,9 +43,8 @@ void SendOnce(int fd, const std::string& data) {
   (void)!send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-}  // namespace
-
-struct MetricsEndpoint::Connection {
+// One client connection, from accept to close.
+struct Connection {
   int fd = -1;
   Clock::time_point deadline;
   std::string request;
@@ -54,6 +55,113 @@ struct MetricsEndpoint::Connection {
   // The socket failed (reset, or the client went away): closed at once.
   bool broken = false;
 };
+
+// Sleeps until a socket is ready, the nearest deadline, or the stop poll.
+// Afterwards polled[0] is the listening socket and polled[i + 1] conns[i].
+void WaitForEvents(int listen_fd, const std::vector<Connection>& conns,
+                   std::vector<pollfd>& polled) {
+  Clock::time_point wake = Clock::now() + kStopPoll;
+  polled.assign(1, pollfd{listen_fd, POLLIN, 0});
+  for (const Connection& c : conns) {
+    polled.push_back(
+        pollfd{c.fd, static_cast<short>(c.answering ? POLLOUT : POLLIN), 0});
+    wake = std::min(wake, c.deadline);
+  }
+  const auto wait =
+      std::chrono::ceil<std::chrono::milliseconds>(wake - Clock::now());
+  poll(polled.data(), polled.size(),
+       static_cast<int>(std::max<int64_t>(0, wait.count())));
+}
+
+// Reads what is there without waiting. True when the request is complete:
+// at its blank line, at the size cap or when the client stops sending. A
+// failed socket is marked broken.
+bool ReadRequest(Connection& c) {
+  char buf[4096];
+  while (true) {
+    const ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) {
+      c.request.append(buf, static_cast<size_t>(n));
+      if (c.request.size() >= kMaxRequestBytes ||
+          c.request.find("\r\n\r\n") != std::string::npos) {
+        return true;
+      }
+      continue;
+    }
+    if (n == 0) return true;  // half-closed: answer what came
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) c.broken = true;
+    return false;
+  }
+}
+
+// Sends as much of the answer as the socket takes without waiting. A
+// failed socket is marked broken.
+void SendAnswer(Connection& c) {
+  while (c.sent < c.answer.size()) {
+    const ssize_t n =
+        send(c.fd, c.answer.data() + c.sent, c.answer.size() - c.sent,
+             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c.sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) c.broken = true;
+    break;
+  }
+}
+
+// Closes the connections that are done (answered or broken) and those past
+// their deadline; one still sending its request gets `timeout` first. Each
+// deadline is counted in `timed_out` before the client can see the 408.
+void CloseFinished(std::vector<Connection>& conns, Clock::time_point now,
+                   const std::string& timeout,
+                   std::atomic<int64_t>& timed_out) {
+  for (size_t i = 0; i < conns.size();) {
+    Connection& c = conns[i];
+    const bool done = c.broken || (c.answering && c.sent == c.answer.size());
+    if (done || c.deadline <= now) {
+      if (!done) {
+        ++timed_out;
+        if (!c.answering) SendOnce(c.fd, timeout);
+      }
+      close(c.fd);
+      conns[i] = std::move(conns.back());
+      conns.pop_back();
+      continue;
+    }
+    ++i;
+  }
+}
+
+// Accepts every connection waiting: served while fewer than
+// `max_connections` are held, else answered `busy` and closed, counted in
+// `refused` before the client can see the 503.
+void AcceptWaiting(int listen_fd, int max_connections, Clock::duration deadline,
+                   const std::string& busy, std::vector<Connection>& conns,
+                   std::atomic<int64_t>& refused) {
+  while (true) {
+    const int fd =
+        accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      break;  // EAGAIN: none left; other errors: retried next round
+    }
+    if (static_cast<int>(conns.size()) >= max_connections) {
+      ++refused;
+      SendOnce(fd, busy);
+      close(fd);
+      continue;
+    }
+    Connection c;
+    c.fd = fd;
+    c.deadline = Clock::now() + deadline;
+    conns.push_back(std::move(c));
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     const std::string& host, int port,
@@ -137,6 +245,8 @@ std::string MetricsEndpoint::Answer(const std::string& request) const {
                   "not found; metrics are at /metrics\n");
 }
 
+// Each round: wait for the sockets, serve the ready ones, close what is
+// done or late, accept what is waiting.
 void MetricsEndpoint::Loop() {
   const auto deadline = std::chrono::duration_cast<Clock::duration>(
       absl::ToChronoNanoseconds(options_.deadline));
@@ -148,109 +258,23 @@ void MetricsEndpoint::Loop() {
                "the request did not arrive in time\n");
   std::vector<Connection> conns;
   std::vector<pollfd> polled;
-  char buf[4096];
   while (!stop_) {
-    // Sleep until a socket is ready, the nearest deadline, or the stop poll.
-    Clock::time_point wake = Clock::now() + kStopPoll;
-    polled.assign(1, pollfd{listen_fd_, POLLIN, 0});
-    for (const Connection& c : conns) {
-      polled.push_back(
-          pollfd{c.fd, static_cast<short>(c.answering ? POLLOUT : POLLIN), 0});
-      wake = std::min(wake, c.deadline);
-    }
-    const auto wait =
-        std::chrono::ceil<std::chrono::milliseconds>(wake - Clock::now());
-    poll(polled.data(), polled.size(),
-         static_cast<int>(std::max<int64_t>(0, wait.count())));
-
+    WaitForEvents(listen_fd_, conns, polled);
     const Clock::time_point now = Clock::now();
     for (size_t i = 0; i < conns.size(); ++i) {
       Connection& c = conns[i];
-      const short events = polled[i + 1].revents;
-      if (events == 0) continue;
-      if (!c.answering && !c.broken) {
-        // Read what is there; the request ends at its blank line, at the
-        // size cap or when the client stops sending.
-        bool complete = false;
-        while (true) {
-          const ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
-          if (n > 0) {
-            c.request.append(buf, static_cast<size_t>(n));
-            if (c.request.size() >= kMaxRequestBytes ||
-                c.request.find("\r\n\r\n") != std::string::npos) {
-              complete = true;
-              break;
-            }
-            continue;
-          }
-          if (n == 0) complete = true;  // half-closed: answer what came
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            c.broken = true;
-          }
-          break;
-        }
-        if (complete) {
-          c.answering = true;
-          c.answer = Answer(c.request);
-          c.request.clear();
-        }
+      if (polled[i + 1].revents == 0) continue;
+      if (!c.answering && !c.broken && ReadRequest(c)) {
+        c.answering = true;
+        c.answer = Answer(c.request);
+        c.request.clear();
       }
-      if (c.answering && !c.broken) {
-        while (c.sent < c.answer.size()) {
-          const ssize_t n =
-              send(c.fd, c.answer.data() + c.sent, c.answer.size() - c.sent,
-                   MSG_NOSIGNAL | MSG_DONTWAIT);
-          if (n > 0) {
-            c.sent += static_cast<size_t>(n);
-            continue;
-          }
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            c.broken = true;
-          }
-          break;
-        }
-      }
+      if (c.answering && !c.broken) SendAnswer(c);
     }
-
-    // Close what is done, and what has reached its deadline.
-    for (size_t i = 0; i < conns.size();) {
-      Connection& c = conns[i];
-      const bool done = c.broken || (c.answering && c.sent == c.answer.size());
-      if (done || c.deadline <= now) {
-        if (!done) {
-          ++timed_out_;
-          if (!c.answering) SendOnce(c.fd, timeout);
-        }
-        close(c.fd);
-        conns[i] = std::move(conns.back());
-        conns.pop_back();
-        continue;
-      }
-      ++i;
-    }
+    CloseFinished(conns, now, timeout, timed_out_);
     open_ = static_cast<int>(conns.size());
-
-    // Accept everything waiting: served while there is room, else refused.
-    while (true) {
-      const int fd =
-          accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd < 0) {
-        if (errno == EINTR) continue;
-        break;  // EAGAIN: none left; other errors: retried next round
-      }
-      if (static_cast<int>(conns.size()) >= options_.max_connections) {
-        ++refused_;
-        SendOnce(fd, busy);
-        close(fd);
-        continue;
-      }
-      Connection c;
-      c.fd = fd;
-      c.deadline = Clock::now() + deadline;
-      conns.push_back(std::move(c));
-    }
+    AcceptWaiting(listen_fd_, options_.max_connections, deadline, busy, conns,
+                  refused_);
     open_ = static_cast<int>(conns.size());
   }
   for (const Connection& c : conns) close(c.fd);

@@ -60,8 +60,6 @@ class MetricsEndpoint {
   int64_t timed_out() const { return timed_out_.load(); }
 
  private:
-  struct Connection;
-
   MetricsEndpoint() = default;
   void Loop();
   // The whole answer (status line, headers, body) to `request`.

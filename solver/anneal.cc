@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "solver/anneal/state.h"
 #include "solver/constructive.h"
 #include "solver/evaluator.h"
 #include "solver/placement.h"
@@ -19,8 +21,8 @@
 namespace mcmpart {
 namespace {
 
-// Weight of the tie-breaking term of the objective (see anneal.h).
-constexpr double kSmoothWeight = 0.1;
+using anneal::State;
+
 // Relative bottleneck gain below which the incremental figures are not
 // trusted to show an improvement (their rounding drift is far smaller).
 constexpr double kImprovementTolerance = 1e-9;
@@ -74,292 +76,6 @@ class Rng {
  private:
   static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   uint64_t s_[4];
-};
-
-// A valid placement with its figures kept up to date move by move.
-//
-// Colocation groups (merged when they share nodes) move as one unit. Moves
-// are logged so that a rejected proposal is undone exactly in reverse.
-class State {
- public:
-  explicit State(const Problem& problem)
-      : problem_(problem),
-        graph_(problem.graph()),
-        n_(problem.num_nodes()),
-        chips_(problem.num_chips()),
-        hops_(problem.max_hops()) {
-    const Hardware& hw = problem.hardware();
-    sram_limit_.resize(chips_);
-    for (int c = 0; c < chips_; ++c) {
-      sram_limit_[c] = MemoryLimit(hw.chip(c).sram_bytes);
-    }
-    for (int k = 0; k + 1 < chips_; ++k) {
-      inv_bw_.push_back(1.0 / hw.link(k).bandwidth);
-      latency_.push_back(hw.link(k).latency_s);
-    }
-    compute_.assign(chips_, 0);
-    comm_.assign(std::max(chips_ - 1, 0), 0);
-    mem_.assign(chips_, 0);
-    count_.assign(chips_, 0);
-    on_chip_.resize(chips_);
-    pos_.assign(n_, 0);
-
-    // Merge overlapping colocation groups into units (union-find).
-    std::vector<int> parent(n_);
-    for (int v = 0; v < n_; ++v) parent[v] = v;
-    auto find = [&parent](int v) {
-      while (parent[v] != v) v = parent[v] = parent[parent[v]];
-      return v;
-    };
-    for (const std::vector<int>& group : problem.colocation_groups()) {
-      for (int v : group) parent[find(v)] = find(group[0]);
-    }
-    unit_.assign(n_, -1);
-    std::vector<int> unit_of_root(n_, -1);
-    for (const std::vector<int>& group : problem.colocation_groups()) {
-      for (int v : group) {
-        const int root = find(v);
-        if (unit_of_root[root] < 0) {
-          unit_of_root[root] = static_cast<int>(units_.size());
-          units_.emplace_back();
-        }
-        if (unit_[v] < 0) {
-          unit_[v] = unit_of_root[root];
-          units_[unit_[v]].push_back(v);
-        }
-      }
-    }
-  }
-
-  // Recomputes everything for placement `p` (assumed valid).
-  void Load(absl::Span<const int> p) {
-    p_.assign(p.begin(), p.end());
-    std::fill(compute_.begin(), compute_.end(), 0.0);
-    std::fill(comm_.begin(), comm_.end(), 0.0);
-    std::fill(mem_.begin(), mem_.end(), 0.0);
-    std::fill(count_.begin(), count_.end(), 0);
-    for (std::vector<int>& list : on_chip_) list.clear();
-    for (int v = 0; v < n_; ++v) {
-      const int c = p_[v];
-      compute_[c] += problem_.time(v, c);
-      mem_[c] += problem_.resident_bytes(v);
-      AddTensor(v, c, Last(v), +1);
-      ++count_[c];
-      pos_[v] = static_cast<int>(on_chip_[c].size());
-      on_chip_[c].push_back(v);
-    }
-    used_ = 0;
-    for (int c = 0; c < chips_; ++c) used_ += count_[c] > 0;
-    undo_.clear();
-    ResetTouched();
-  }
-
-  const Assignment& placement() const { return p_; }
-  int chip(int v) const { return p_[v]; }
-  int used_chips() const { return used_; }
-  const std::vector<int>& nodes_on(int c) const { return on_chip_[c]; }
-  bool moved_any() const { return !undo_.empty(); }
-
-  bool SameUnit(int a, int b) const {
-    return unit_[a] >= 0 && unit_[a] == unit_[b];
-  }
-
-  // The chips v's unit may move to without breaking an edge constraint or a
-  // pin: [*lo, *hi], and only up to the first unused chip. False when the
-  // unit is pinned.
-  bool Range(int v, int* lo, int* hi) const {
-    int l = 0;
-    int h = std::min(chips_ - 1, used_);
-    auto visit = [&](int x) {
-      if (problem_.pin(x) >= 0) return false;
-      for (int u : graph_.predecessors(x)) {
-        if (SameUnit(u, x)) continue;
-        l = std::max(l, p_[u]);
-        h = std::min(h, p_[u] + hops_);
-      }
-      for (int w : graph_.successors(x)) {
-        if (SameUnit(w, x)) continue;
-        h = std::min(h, p_[w]);
-        l = std::max(l, p_[w] - hops_);
-      }
-      return true;
-    };
-    if (unit_[v] < 0) {
-      if (!visit(v)) return false;
-    } else {
-      for (int x : units_[unit_[v]]) {
-        if (!visit(x)) return false;
-      }
-    }
-    *lo = l;
-    *hi = h;
-    return l <= h;
-  }
-
-  // Moves v's unit to chip b, logging the move.
-  void MoveUnit(int v, int b) {
-    if (unit_[v] < 0) {
-      MoveNode(v, b);
-    } else {
-      for (int x : units_[unit_[v]]) MoveNode(x, b);
-    }
-  }
-
-  // Memory on the chips the logged moves touched, and no-skipping.
-  bool LoggedMovesValid() const {
-    for (int c = touched_lo_; c <= touched_hi_; ++c) {
-      if (mem_[c] > sram_limit_[c]) return false;
-    }
-    if (emptiness_changed_) {
-      if (problem_.use_all_chips() && used_ != chips_) return false;
-      for (int c = 0; c < chips_; ++c) {
-        if ((count_[c] > 0) != (c < used_)) return false;
-      }
-    }
-    return true;
-  }
-
-  void Undo() {
-    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
-      Apply(it->first, it->second);
-    }
-    undo_.clear();
-    ResetTouched();
-  }
-  void Commit() {
-    undo_.clear();
-    ResetTouched();
-  }
-
-  // The objective (see anneal.h); also the bottleneck and where it is:
-  // *hot is chip c, or -(k + 1) for link k.
-  double Energy(double* bottleneck, int* hot) const {
-    double b = 0, s1 = 0, s2 = 0;
-    int where = 0;
-    for (int c = 0; c < chips_; ++c) {
-      const double x = compute_[c];
-      s1 += x;
-      s2 += x * x;
-      if (x > b) {
-        b = x;
-        where = c;
-      }
-    }
-    for (int k = 0; k + 1 < chips_; ++k) {
-      const double x = comm_[k];
-      s1 += x;
-      s2 += x * x;
-      if (x > b) {
-        b = x;
-        where = -(k + 1);
-      }
-    }
-    *bottleneck = b;
-    *hot = where;
-    return b + (s1 > 0 ? kSmoothWeight * s2 / s1 : 0.0);
-  }
-
- private:
-  // last(u) per the spec: the chip of u's last reader, or u's own.
-  int Last(int u) const {
-    int last = p_[u];
-    for (int w : graph_.successors(u)) last = std::max(last, p_[w]);
-    return last;
-  }
-
-  // Adds (sign +1) or removes (-1) u's output as produced on chip `from`
-  // and read up to chip `last`: links from..last-1, buffers from+1..last.
-  void AddTensor(int u, int from, int last, double sign) {
-    if (last <= from) return;
-    const double out = graph_.output_bytes(u);
-    for (int k = from; k < last; ++k) {
-      comm_[k] += sign * (out * inv_bw_[k] + latency_[k]);
-      mem_[k + 1] += sign * out;
-    }
-    touched_lo_ = std::min(touched_lo_, from + 1);
-    touched_hi_ = std::max(touched_hi_, last);
-  }
-
-  void MoveNode(int v, int b) {
-    const int a = p_[v];
-    if (a == b) return;
-    undo_.emplace_back(v, a);
-    Apply(v, b);
-  }
-
-  // Moves one node and updates every figure it changes: its own compute and
-  // memory, its tensor's span, and the spans of its inputs' tensors (whose
-  // last reader may be v).
-  void Apply(int v, int b) {
-    const int a = p_[v];
-    for (int u : graph_.predecessors(v)) {
-      int others = p_[u];
-      for (int w : graph_.successors(u)) {
-        if (w != v) others = std::max(others, p_[w]);
-      }
-      const int before = std::max(others, a);
-      const int after = std::max(others, b);
-      if (before != after) {
-        AddTensor(u, p_[u], before, -1);
-        AddTensor(u, p_[u], after, +1);
-      }
-    }
-    int readers = -1;
-    for (int w : graph_.successors(v)) readers = std::max(readers, p_[w]);
-    AddTensor(v, a, std::max(a, readers), -1);
-    AddTensor(v, b, std::max(b, readers), +1);
-
-    compute_[a] -= problem_.time(v, a);
-    compute_[b] += problem_.time(v, b);
-    const double resident = problem_.resident_bytes(v);
-    mem_[a] -= resident;
-    mem_[b] += resident;
-    touched_lo_ = std::min({touched_lo_, a, b});
-    touched_hi_ = std::max({touched_hi_, a, b});
-
-    if (--count_[a] == 0) {
-      --used_;
-      emptiness_changed_ = true;
-    }
-    if (count_[b]++ == 0) {
-      ++used_;
-      emptiness_changed_ = true;
-    }
-    std::vector<int>& from = on_chip_[a];
-    const int i = pos_[v];
-    from[i] = from.back();
-    pos_[from[i]] = i;
-    from.pop_back();
-    pos_[v] = static_cast<int>(on_chip_[b].size());
-    on_chip_[b].push_back(v);
-    p_[v] = b;
-  }
-
-  void ResetTouched() {
-    touched_lo_ = chips_;
-    touched_hi_ = -1;
-    emptiness_changed_ = false;
-  }
-
-  const Problem& problem_;
-  const Graph& graph_;
-  const int n_;
-  const int chips_;
-  const int hops_;
-  std::vector<double> sram_limit_, inv_bw_, latency_;
-
-  Assignment p_;
-  std::vector<double> compute_, comm_, mem_;
-  std::vector<int> count_;
-  int used_ = 0;
-  std::vector<std::vector<int>> on_chip_;
-  std::vector<int> pos_;   // index of v in on_chip_[p_[v]]
-  std::vector<int> unit_;  // index into units_, or -1 for a lone node
-  std::vector<std::vector<int>> units_;
-
-  std::vector<std::pair<int, int>> undo_;  // (node, chip before)
-  int touched_lo_ = 0, touched_hi_ = -1;
-  bool emptiness_changed_ = false;
 };
 
 // One search run; Anneal::Run sets it up and reports.
@@ -562,40 +278,20 @@ class Search {
     return false;
   }
 
+  // The annealing loop: propose, check, accept or undo, and keep every
+  // improvement the evaluator confirms, until a limit or convergence.
   EndReason Anneal() {
     if (problem_.num_chips() == 1 || AtUpperBound())
       return EndReason::kConverged;
-    state_.Load(best_);
+    LoadBest();
     scale_ = best_bottleneck_;
-    double bottleneck;
-    double energy = state_.Energy(&bottleneck, &hot_);
-    int64_t cycle = 0;
-    int64_t accepted = 0;
+    // Proposals fail in a row only near a dead end; after this many, check
+    // whether anything can move at all.
     int64_t failed_in_a_row = 0;
     const int64_t fail_check =
         1000 + 20 * static_cast<int64_t>(problem_.num_nodes());
-    double temperature = 0;
     for (int64_t iter = 0;; ++iter) {
-      if (stop_.stop_requested()) return EndReason::kCancelled;
-      if (budget_.samples > 0 && samples_ >= budget_.samples) {
-        return EndReason::kBudget;
-      }
-      // The clock and the schedule (two pow calls) are cheap but not free;
-      // a proposal takes about a microsecond, so every 16th is well inside
-      // the 100 ms stop promise and the temperature steps stay tiny.
-      if (iter % 16 == 0) {
-        const absl::Duration elapsed = absl::Now() - start_;
-        if (elapsed >= budget_.time) return EndReason::kBudget;
-        const auto [new_cycle, new_temperature] = Schedule(Progress(elapsed));
-        temperature = new_temperature;
-        if (new_cycle != cycle) {
-          // Restart from the best placement so far.
-          cycle = new_cycle;
-          state_.Load(best_);
-          energy = state_.Energy(&bottleneck, &hot_);
-        }
-      }
-
+      if (std::optional<EndReason> end = Poll(iter)) return *end;
       if (!Propose()) {
         if (++failed_in_a_row >= fail_check) {
           if (!AnyMovable()) return EndReason::kConverged;
@@ -605,46 +301,92 @@ class Search {
       }
       failed_in_a_row = 0;
       ++samples_;
-      if (!state_.LoggedMovesValid()) {
+      if (!state_.LoggedMovesValid() || !Accept()) {
         state_.Undo();
         continue;
       }
-      double new_bottleneck;
-      int new_hot;
-      const double new_energy = state_.Energy(&new_bottleneck, &new_hot);
-      const double delta = new_energy - energy;
-      if (delta > 0 && rng_.Unit() >= std::exp(-delta / temperature)) {
-        state_.Undo();
-        continue;
-      }
-      state_.Commit();
-      energy = new_energy;
-      bottleneck = new_bottleneck;
-      hot_ = new_hot;
-      if (++accepted % kResyncEvery == 0) {
-        state_.Load(Assignment(state_.placement()));
-        energy = state_.Energy(&bottleneck, &hot_);
-      }
-      if (bottleneck < best_bottleneck_ * (1 - kImprovementTolerance)) {
-        // The incremental figures drift by rounding; the evaluator decides
-        // what counts as valid and better. The tolerance keeps drift alone
-        // from calling it on every accepted move.
-        const Assignment& p = state_.placement();
-        if (!evaluator_.IsValid(p)) {
-          state_.Load(best_);
-          energy = state_.Energy(&bottleneck, &hot_);
-          continue;
-        }
-        const Figures& f = evaluator_.Score(p);
-        if (f.throughput_per_s > best_throughput_) {
-          best_ = p;
-          best_throughput_ = f.throughput_per_s;
-          best_bottleneck_ = f.bottleneck_s;
-          Report(f);
-          if (AtUpperBound()) return EndReason::kConverged;
-        }
+      if (bottleneck_ < best_bottleneck_ * (1 - kImprovementTolerance) &&
+          KeepIfBetter()) {
+        return EndReason::kConverged;
       }
     }
+  }
+
+  // The state := the best placement so far, with its energy.
+  void LoadBest() {
+    state_.Load(best_);
+    energy_ = state_.Energy(&bottleneck_, &hot_);
+  }
+
+  // Before each proposal: the stop token and the sample budget; every 16th
+  // also the clock and the schedule (temperature, and a restart from the
+  // best when a new cycle begins). The reason to end, if any.
+  std::optional<EndReason> Poll(int64_t iter) {
+    if (stop_.stop_requested()) return EndReason::kCancelled;
+    if (budget_.samples > 0 && samples_ >= budget_.samples) {
+      return EndReason::kBudget;
+    }
+    // The clock and the schedule (two pow calls) are cheap but not free;
+    // a proposal takes about a microsecond, so every 16th is well inside
+    // the 100 ms stop promise and the temperature steps stay tiny.
+    if (iter % 16 == 0) {
+      const absl::Duration elapsed = absl::Now() - start_;
+      if (elapsed >= budget_.time) return EndReason::kBudget;
+      const auto [new_cycle, new_temperature] = Schedule(Progress(elapsed));
+      temperature_ = new_temperature;
+      if (new_cycle != cycle_) {
+        // Restart from the best placement so far.
+        cycle_ = new_cycle;
+        LoadBest();
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The Metropolis rule for the proposal just applied (valid): commits it
+  // and true when accepted, false (the caller undoes it) when not. Every
+  // kResyncEvery acceptances the figures are recomputed from scratch.
+  bool Accept() {
+    double new_bottleneck;
+    int new_hot;
+    const double new_energy = state_.Energy(&new_bottleneck, &new_hot);
+    const double delta = new_energy - energy_;
+    if (delta > 0 && rng_.Unit() >= std::exp(-delta / temperature_)) {
+      return false;
+    }
+    state_.Commit();
+    energy_ = new_energy;
+    bottleneck_ = new_bottleneck;
+    hot_ = new_hot;
+    if (++accepted_ % kResyncEvery == 0) {
+      state_.Load(Assignment(state_.placement()));
+      energy_ = state_.Energy(&bottleneck_, &hot_);
+    }
+    return true;
+  }
+
+  // The state's bottleneck beats the best by more than
+  // kImprovementTolerance. The incremental figures drift by rounding, so
+  // the evaluator decides what counts as valid and better (the tolerance
+  // keeps drift alone from calling it on every accepted move): an invalid
+  // placement sends the walk back to the best; a better one becomes the
+  // best and is reported. True when it reaches the upper bound, which ends
+  // the run.
+  bool KeepIfBetter() {
+    const Assignment& p = state_.placement();
+    if (!evaluator_.IsValid(p)) {
+      LoadBest();
+      return false;
+    }
+    const Figures& f = evaluator_.Score(p);
+    if (f.throughput_per_s > best_throughput_) {
+      best_ = p;
+      best_throughput_ = f.throughput_per_s;
+      best_bottleneck_ = f.bottleneck_s;
+      Report(f);
+      if (AtUpperBound()) return true;
+    }
+    return false;
   }
 
   const Problem& problem_;
@@ -661,6 +403,13 @@ class Search {
   double best_bottleneck_ = 0;
   double scale_ = 1;
   int hot_ = 0;  // where the bottleneck is; see State::Energy
+  // The walk: the state's objective and bottleneck, the schedule's cycle
+  // and temperature, and the moves accepted so far.
+  double energy_ = 0;
+  double bottleneck_ = 0;
+  int64_t cycle_ = 0;
+  double temperature_ = 0;
+  int64_t accepted_ = 0;
   // ShiftBoundary's breadth-first queue and visit marks, kept across calls
   // so that a proposal does not allocate.
   std::vector<int> queue_;

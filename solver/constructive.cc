@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "solver/evaluator.h"
+#include "solver/format.h"
 #include "solver/quote.h"
 #include "solver/repair/checks.h"
 #include "solver/split_cuts.h"

@@ -6,8 +6,8 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "solver/bound.h"
+#include "solver/format.h"
 #include "solver/quote.h"
 
 namespace mcmpart {
@@ -15,17 +15,148 @@ namespace {
 
 bool OverMemory(double used, double sram) { return used > MemoryLimit(sram); }
 
-}  // namespace
-
-std::string FormatBytes(double bytes) {
-  // Beyond a petabyte (no chip's SRAM, so a mistaken or hostile figure) the
-  // exact count would be a wall of digits: 1e308 has 309 of them.
-  if (!(std::fabs(bytes) < kExactBytesBelow)) {
-    return absl::StrFormat("%.6g bytes", bytes);
-  }
-  return absl::StrFormat("%.2f MiB (%.0f bytes)", bytes / (1024.0 * 1024.0),
-                         bytes);
+// Appends one Violation naming `nodes` (by name) and `chip_ids`.
+void AddViolation(std::vector<v1::Violation>& out, absl::string_view constraint,
+                  std::string message, std::initializer_list<int> nodes,
+                  std::initializer_list<int> chip_ids, const Graph& graph) {
+  v1::Violation& v = out.emplace_back();
+  v.set_constraint(std::string(constraint));
+  v.set_message(std::move(message));
+  for (int node : nodes) v.add_nodes(graph.node_name(node));
+  for (int c : chip_ids) v.add_chips(c);
 }
+
+// Each check below reports one constraint of docs/problem.md ("Hard
+// constraints"), one Violation per offending edge, chip, pin or group;
+// Violations calls them in the documented order.
+
+// "acyclic": an edge whose consumer sits on an earlier chip.
+void AcyclicViolations(const Problem& problem, absl::Span<const int> p,
+                       std::vector<v1::Violation>& out) {
+  const Graph& g = problem.graph();
+  for (int u = 0; u < g.num_nodes(); ++u) {
+    for (int v : g.successors(u)) {
+      if (p[v] < p[u]) {
+        AddViolation(out, "acyclic",
+                     absl::StrCat("edge ", QuoteInput(g.node_name(u)), " -> ",
+                                  QuoteInput(g.node_name(v)),
+                                  " flows backwards from chip ", p[u],
+                                  " to chip ", p[v]),
+                     {u, v}, {p[u], p[v]}, g);
+      }
+    }
+  }
+}
+
+// "max_hops": an edge that spans more links than the problem allows.
+void HopViolations(const Problem& problem, absl::Span<const int> p,
+                   std::vector<v1::Violation>& out) {
+  const Graph& g = problem.graph();
+  for (int u = 0; u < g.num_nodes(); ++u) {
+    for (int v : g.successors(u)) {
+      if (p[v] - p[u] > problem.max_hops()) {
+        AddViolation(
+            out, "max_hops",
+            absl::StrCat("edge ", QuoteInput(g.node_name(u)), " -> ",
+                         QuoteInput(g.node_name(v)), " spans ", p[v] - p[u],
+                         " hops (chip ", p[u], " to chip ", p[v],
+                         "); max_hops is ", problem.max_hops()),
+            {u, v}, {p[u], p[v]}, g);
+      }
+    }
+  }
+}
+
+// "no_skipping": an empty chip below the last one in use (or, with
+// use_all_chips, any empty chip). `used[c]` says whether chip c holds a node.
+void SkipViolations(const Problem& problem, absl::Span<const char> used,
+                    std::vector<v1::Violation>& out) {
+  const Graph& g = problem.graph();
+  const int chips = problem.num_chips();
+  int last_used = -1;
+  for (int c = 0; c < chips; ++c) {
+    if (used[c]) last_used = c;
+  }
+  const int must_use = problem.use_all_chips() ? chips - 1 : last_used;
+  for (int c = 0; c < must_use; ++c) {
+    if (used[c]) continue;
+    AddViolation(
+        out, "no_skipping",
+        problem.use_all_chips() && c > last_used
+            ? absl::StrCat("chip ", c,
+                           " is empty but use_all_chips requires all ", chips,
+                           " chips")
+            : absl::StrCat("chip ", c, " is empty but chip ", last_used,
+                           " is used; the chips in use must be 0..k-1"),
+        {}, {c}, g);
+  }
+  if (problem.use_all_chips() && !used[chips - 1]) {
+    AddViolation(out, "no_skipping",
+                 absl::StrCat("chip ", chips - 1,
+                              " is empty but use_all_chips requires all ",
+                              chips, " chips"),
+                 {}, {chips - 1}, g);
+  }
+}
+
+// "memory": a chip whose bytes (with transit buffers) exceed its SRAM.
+void MemoryViolations(const Problem& problem,
+                      absl::Span<const double> memory_bytes,
+                      std::vector<v1::Violation>& out) {
+  for (int c = 0; c < problem.num_chips(); ++c) {
+    const double sram = problem.hardware().chip(c).sram_bytes;
+    if (OverMemory(memory_bytes[c], sram)) {
+      AddViolation(
+          out, "memory",
+          absl::StrCat("chip ", c, " needs ", FormatBytes(memory_bytes[c]),
+                       " but has ", FormatBytes(sram), " of SRAM"),
+          {}, {c}, problem.graph());
+    }
+  }
+}
+
+// "pin": a pinned node placed elsewhere.
+void PinViolations(const Problem& problem, absl::Span<const int> p,
+                   std::vector<v1::Violation>& out) {
+  const Graph& g = problem.graph();
+  for (int v = 0; v < g.num_nodes(); ++v) {
+    const int pin = problem.pin(v);
+    if (pin >= 0 && p[v] != pin) {
+      AddViolation(out, "pin",
+                   absl::StrCat("node ", QuoteInput(g.node_name(v)),
+                                " is pinned to chip ", pin,
+                                " but placed on chip ", p[v]),
+                   {v}, {pin, p[v]}, g);
+    }
+  }
+}
+
+// "colocation": a group split over chips; the Violation names every member
+// with its chip, so the user sees where the group went.
+void ColocationViolations(const Problem& problem, absl::Span<const int> p,
+                          std::vector<v1::Violation>& out) {
+  const Graph& g = problem.graph();
+  const auto& groups = problem.colocation_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const std::vector<int>& group = groups[i];
+    bool split = false;
+    for (int v : group) split = split || p[v] != p[group[0]];
+    if (!split) continue;
+    v1::Violation& viol = out.emplace_back();
+    viol.set_constraint("colocation");
+    std::string members;
+    for (int v : group) {
+      absl::StrAppend(&members, members.empty() ? "" : ", ",
+                      QuoteInput(g.node_name(v)), " (chip ", p[v], ")");
+      viol.add_nodes(g.node_name(v));
+      viol.add_chips(p[v]);
+    }
+    viol.set_message(absl::StrCat("colocation group ", i,
+                                  " spans several chips: ", members));
+  }
+}
+
+}  // namespace
 
 Evaluator::Evaluator(const Problem& problem) : problem_(problem) {
   const int c = problem.num_chips();
@@ -151,107 +282,15 @@ bool Evaluator::IsValid(absl::Span<const int> p) {
 }
 
 std::vector<v1::Violation> Evaluator::Violations(absl::Span<const int> p) {
-  const Graph& g = problem_.graph();
-  const int n = g.num_nodes();
-  const int chips = problem_.num_chips();
   std::vector<v1::Violation> out;
-  auto add = [&out](absl::string_view constraint, std::string message,
-                    std::initializer_list<int> nodes,
-                    std::initializer_list<int> chip_ids, const Graph& graph) {
-    v1::Violation& v = out.emplace_back();
-    v.set_constraint(std::string(constraint));
-    v.set_message(std::move(message));
-    for (int node : nodes) v.add_nodes(graph.node_name(node));
-    for (int c : chip_ids) v.add_chips(c);
-  };
-
-  for (int u = 0; u < n; ++u) {
-    for (int v : g.successors(u)) {
-      if (p[v] < p[u]) {
-        add("acyclic",
-            absl::StrCat("edge ", QuoteInput(g.node_name(u)), " -> ",
-                         QuoteInput(g.node_name(v)),
-                         " flows backwards from chip ", p[u], " to chip ",
-                         p[v]),
-            {u, v}, {p[u], p[v]}, g);
-      }
-    }
-  }
-  for (int u = 0; u < n; ++u) {
-    for (int v : g.successors(u)) {
-      if (p[v] - p[u] > problem_.max_hops()) {
-        add("max_hops",
-            absl::StrCat("edge ", QuoteInput(g.node_name(u)), " -> ",
-                         QuoteInput(g.node_name(v)), " spans ", p[v] - p[u],
-                         " hops (chip ", p[u], " to chip ", p[v],
-                         "); max_hops is ", problem_.max_hops()),
-            {u, v}, {p[u], p[v]}, g);
-      }
-    }
-  }
-
+  AcyclicViolations(problem_, p, out);
+  HopViolations(problem_, p, out);
+  // The chip checks read which chips are used and what each holds.
   ComputeMemory(p);
-  int last_used = -1;
-  for (int c = 0; c < chips; ++c) {
-    if (used_[c]) last_used = c;
-  }
-  const int must_use = problem_.use_all_chips() ? chips - 1 : last_used;
-  for (int c = 0; c < must_use; ++c) {
-    if (used_[c]) continue;
-    add("no_skipping",
-        problem_.use_all_chips() && c > last_used
-            ? absl::StrCat("chip ", c,
-                           " is empty but use_all_chips requires all ", chips,
-                           " chips")
-            : absl::StrCat("chip ", c, " is empty but chip ", last_used,
-                           " is used; the chips in use must be 0..k-1"),
-        {}, {c}, g);
-  }
-  if (problem_.use_all_chips() && !used_[chips - 1]) {
-    add("no_skipping",
-        absl::StrCat("chip ", chips - 1,
-                     " is empty but use_all_chips requires all ", chips,
-                     " chips"),
-        {}, {chips - 1}, g);
-  }
-  for (int c = 0; c < chips; ++c) {
-    const double sram = problem_.hardware().chip(c).sram_bytes;
-    if (OverMemory(figures_.memory_bytes[c], sram)) {
-      add("memory",
-          absl::StrCat("chip ", c, " needs ",
-                       FormatBytes(figures_.memory_bytes[c]), " but has ",
-                       FormatBytes(sram), " of SRAM"),
-          {}, {c}, g);
-    }
-  }
-  for (int v = 0; v < n; ++v) {
-    const int pin = problem_.pin(v);
-    if (pin >= 0 && p[v] != pin) {
-      add("pin",
-          absl::StrCat("node ", QuoteInput(g.node_name(v)),
-                       " is pinned to chip ", pin, " but placed on chip ",
-                       p[v]),
-          {v}, {pin, p[v]}, g);
-    }
-  }
-  const auto& groups = problem_.colocation_groups();
-  for (size_t i = 0; i < groups.size(); ++i) {
-    const std::vector<int>& group = groups[i];
-    bool split = false;
-    for (int v : group) split = split || p[v] != p[group[0]];
-    if (!split) continue;
-    v1::Violation& viol = out.emplace_back();
-    viol.set_constraint("colocation");
-    std::string members;
-    for (int v : group) {
-      absl::StrAppend(&members, members.empty() ? "" : ", ",
-                      QuoteInput(g.node_name(v)), " (chip ", p[v], ")");
-      viol.add_nodes(g.node_name(v));
-      viol.add_chips(p[v]);
-    }
-    viol.set_message(absl::StrCat("colocation group ", i,
-                                  " spans several chips: ", members));
-  }
+  SkipViolations(problem_, used_, out);
+  MemoryViolations(problem_, figures_.memory_bytes, out);
+  PinViolations(problem_, p, out);
+  ColocationViolations(problem_, p, out);
   return out;
 }
 

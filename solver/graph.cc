@@ -22,17 +22,12 @@ absl::Status CheckFigure(const v1::Node& node, absl::string_view field,
                    "; must be a finite number >= 0"));
 }
 
-}  // namespace
-
-absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
+// Every node has a unique, non-empty name and finite, non-negative
+// figures. Fills `index` (name -> position in the message) on the way, since
+// the edge pass needs it to resolve inputs.
+absl::Status IndexNodes(const v1::Graph& proto,
+                        absl::flat_hash_map<std::string, int>& index) {
   const int n = proto.nodes_size();
-  if (n == 0) return absl::InvalidArgumentError("graph has no nodes");
-  if (n > kMaxNodes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("graph has ", n, " nodes; the limit is ", kMaxNodes));
-  }
-
-  absl::flat_hash_map<std::string, int> index;
   index.reserve(n);
   for (int i = 0; i < n; ++i) {
     const v1::Node& node = proto.nodes(i);
@@ -53,11 +48,21 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
       if (absl::Status s = CheckFigure(node, field, value); !s.ok()) return s;
     }
   }
+  return absl::OkStatus();
+}
+
+// The predecessors of every node as message positions, in message order and
+// deduplicated per consumer (a node that reads the same tensor twice has one
+// edge). An input that is neither a node nor a graph input is an error, and
+// so is going past kMaxEdges: counted as we go, so that a hostile message
+// fails before it is all read.
+absl::Status ReadEdges(const v1::Graph& proto,
+                       const absl::flat_hash_map<std::string, int>& index,
+                       std::vector<std::vector<int>>& preds) {
+  const int n = proto.nodes_size();
   absl::flat_hash_set<absl::string_view> graph_inputs(proto.inputs().begin(),
                                                       proto.inputs().end());
-
-  // Edges in message order, deduplicated per consumer.
-  std::vector<std::vector<int>> preds(n);
+  preds.assign(n, {});
   int64_t edges = 0;
   for (int i = 0; i < n; ++i) {
     const v1::Node& node = proto.nodes(i);
@@ -80,18 +85,63 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
           absl::StrCat("graph has more than ", kMaxEdges, " edges"));
     }
   }
+  return absl::OkStatus();
+}
+
+// The error for a graph that is not a DAG: the cycle by node names, closed
+// (the first name again at the end) so the user sees the loop.
+absl::Status CycleError(const v1::Graph& proto, const std::vector<int>& cycle) {
+  std::vector<std::string> names;
+  for (int u : cycle) {
+    names.push_back(QuoteInput(proto.nodes(u).name()));
+  }
+  names.push_back(names.front());
+  return absl::InvalidArgumentError(
+      absl::StrCat("graph has a cycle: ", absl::StrJoin(names, " -> ")));
+}
+
+// Packs per-node adjacency lists (indexed by message position, naming
+// message positions) into CSR form indexed by and naming topological ids:
+// `flat[begin[id] .. begin[id+1])` are id's neighbours, ascending.
+void BuildCsr(const std::vector<std::vector<int>>& lists,
+              const std::vector<int>& order, const std::vector<int>& id_of,
+              std::vector<int>& begin, std::vector<int>& flat) {
+  const int n = static_cast<int>(order.size());
+  begin.assign(n + 1, 0);
+  for (int id = 0; id < n; ++id) {
+    begin[id + 1] = begin[id] + static_cast<int>(lists[order[id]].size());
+  }
+  flat.resize(begin[n]);
+  for (int id = 0; id < n; ++id) {
+    int* out = flat.data() + begin[id];
+    for (int x : lists[order[id]]) *out++ = id_of[x];
+    std::sort(flat.data() + begin[id], out);
+  }
+}
+
+}  // namespace
+
+// Validation first (names, figures, edges, acyclicity, in that order, so the
+// first error a user sees is the same whatever else is wrong), then the
+// renumbering into topological ids and the compact arrays.
+absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
+  const int n = proto.nodes_size();
+  if (n == 0) return absl::InvalidArgumentError("graph has no nodes");
+  if (n > kMaxNodes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has ", n, " nodes; the limit is ", kMaxNodes));
+  }
+
+  absl::flat_hash_map<std::string, int> index;
+  if (absl::Status s = IndexNodes(proto, index); !s.ok()) return s;
+  std::vector<std::vector<int>> preds;
+  if (absl::Status s = ReadEdges(proto, index, preds); !s.ok()) return s;
 
   // Ids follow a stable topological order, so an already sorted message
   // keeps its order and ids match what the user wrote.
   std::vector<int> order, cycle;
   if (!StableTopologicalOrder(preds, &order, &cycle)) {
-    std::vector<std::string> names;
-    for (int u : cycle) {
-      names.push_back(QuoteInput(proto.nodes(u).name()));
-    }
-    names.push_back(names.front());
-    return absl::InvalidArgumentError(
-        absl::StrCat("graph has a cycle: ", absl::StrJoin(names, " -> ")));
+    return CycleError(proto, cycle);
   }
   std::vector<std::vector<int>> succs(n);
   for (int v = 0; v < n; ++v) {
@@ -121,23 +171,8 @@ absl::StatusOr<Graph> Graph::FromProto(const v1::Graph& proto) {
     g.index_.emplace(node.name(), id);
   }
 
-  auto build_csr = [n](const std::vector<std::vector<int>>& lists,
-                       const std::vector<int>& order,
-                       const std::vector<int>& id_of, std::vector<int>& begin,
-                       std::vector<int>& flat) {
-    begin.assign(n + 1, 0);
-    for (int id = 0; id < n; ++id) {
-      begin[id + 1] = begin[id] + static_cast<int>(lists[order[id]].size());
-    }
-    flat.resize(begin[n]);
-    for (int id = 0; id < n; ++id) {
-      int* out = flat.data() + begin[id];
-      for (int x : lists[order[id]]) *out++ = id_of[x];
-      std::sort(flat.data() + begin[id], out);
-    }
-  };
-  build_csr(preds, order, id_of, g.pred_begin_, g.pred_);
-  build_csr(succs, order, id_of, g.succ_begin_, g.succ_);
+  BuildCsr(preds, order, id_of, g.pred_begin_, g.pred_);
+  BuildCsr(succs, order, id_of, g.succ_begin_, g.succ_);
   for (int v = 0; v < n; ++v) {
     for (int u : g.predecessors(v)) g.input_bytes_[v] += g.output_bytes_[u];
   }

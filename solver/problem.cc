@@ -2,12 +2,65 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "solver/quote.h"
 
 namespace mcmpart {
+
+namespace {
+
+// The chip each node is pinned to, or -1: constraints.pins by node id.
+absl::StatusOr<std::vector<int>> ResolvePins(const Graph& g,
+                                             const v1::Constraints& constraints,
+                                             int chips) {
+  std::vector<int> pin(g.num_nodes(), -1);
+  for (const auto& [name, chip] : constraints.pins()) {
+    std::optional<int> v = g.FindNode(name);
+    if (!v) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("constraints.pins: unknown node ", QuoteInput(name)));
+    }
+    if (chip < 0 || chip >= chips) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "constraints.pins: node ", QuoteInput(name), " is pinned to chip ",
+          chip, " but the hardware has chips 0..", chips - 1));
+    }
+    pin[*v] = chip;
+  }
+  return pin;
+}
+
+// constraints.colocation_groups as sorted node ids without repeats. A group
+// left with fewer than two distinct nodes constrains nothing and is dropped,
+// so that every consumer may assume two or more.
+absl::StatusOr<std::vector<std::vector<int>>> ResolveColocation(
+    const Graph& g, const v1::Constraints& constraints) {
+  std::vector<std::vector<int>> groups;
+  for (int i = 0; i < constraints.colocation_groups_size(); ++i) {
+    std::vector<int> group;
+    for (const std::string& name : constraints.colocation_groups(i).nodes()) {
+      std::optional<int> v = g.FindNode(name);
+      if (!v) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("constraints.colocation_groups[", i,
+                         "]: unknown node ", QuoteInput(name)));
+      }
+      group.push_back(*v);
+    }
+    std::sort(group.begin(), group.end());
+    group.erase(std::unique(group.begin(), group.end()), group.end());
+    if (group.size() >= 2) groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+}  // namespace
 
 double Problem::touched_bytes(int v) const {
   return graph_->param_bytes(v) + graph_->output_bytes(v) +
@@ -45,36 +98,16 @@ absl::StatusOr<Problem> Problem::Create(std::shared_ptr<const Graph> graph,
         " chips, but the graph has only ", n, n == 1 ? " node" : " nodes"));
   }
 
-  p.pin_.assign(n, -1);
-  for (const auto& [name, chip] : constraints.pins()) {
-    std::optional<int> v = g.FindNode(name);
-    if (!v) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("constraints.pins: unknown node ", QuoteInput(name)));
-    }
-    if (chip < 0 || chip >= c) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "constraints.pins: node ", QuoteInput(name), " is pinned to chip ",
-          chip, " but the hardware has chips 0..", c - 1));
-    }
-    p.pin_[*v] = chip;
-  }
-  for (int i = 0; i < constraints.colocation_groups_size(); ++i) {
-    std::vector<int> group;
-    for (const std::string& name : constraints.colocation_groups(i).nodes()) {
-      std::optional<int> v = g.FindNode(name);
-      if (!v) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("constraints.colocation_groups[", i,
-                         "]: unknown node ", QuoteInput(name)));
-      }
-      group.push_back(*v);
-    }
-    std::sort(group.begin(), group.end());
-    group.erase(std::unique(group.begin(), group.end()), group.end());
-    if (group.size() >= 2) p.colocation_.push_back(std::move(group));
-  }
+  absl::StatusOr<std::vector<int>> pins = ResolvePins(g, constraints, c);
+  if (!pins.ok()) return pins.status();
+  p.pin_ = *std::move(pins);
+  absl::StatusOr<std::vector<std::vector<int>>> groups =
+      ResolveColocation(g, constraints);
+  if (!groups.ok()) return groups.status();
+  p.colocation_ = *std::move(groups);
 
+  // Per-node times, once per chip (once in all when the chips are the
+  // same), and the upper bound from each node's fastest time.
   p.time_stride_ = p.hardware_.identical_chips() ? 1 : c;
   p.time_.resize(static_cast<size_t>(n) * p.time_stride_);
   double sum_fastest = 0;

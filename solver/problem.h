@@ -33,7 +33,6 @@ class Problem {
   }
 
   const Graph& graph() const { return *graph_; }
-  const std::shared_ptr<const Graph>& shared_graph() const { return graph_; }
   const Hardware& hardware() const { return hardware_; }
   int num_nodes() const { return graph_->num_nodes(); }
   int num_chips() const { return hardware_.num_chips(); }

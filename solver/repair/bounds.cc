@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "solver/evaluator.h"
+#include "solver/format.h"
 
 namespace mcmpart::repair {
 namespace {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "solver/evaluator.h"
+#include "solver/format.h"
 #include "solver/quote.h"
 
 namespace mcmpart::repair {

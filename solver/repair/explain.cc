@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "solver/evaluator.h"
+#include "solver/format.h"
 #include "solver/repair/space.h"
 
 namespace mcmpart::repair {

@@ -194,9 +194,10 @@ TEST(PolicyTest, LargeGraphRunsInLinearMemory) {
 TEST(CheckpointTest, RoundTripGivesIdenticalOutputs) {
   auto policy = Policy::Create(SmallConfig(), 7);
   ASSERT_TRUE(policy.ok());
-  (*policy)->set_metadata_text("unit test", 12, "round trip");
+  std::unique_ptr<Policy> tagged =
+      (*policy)->WithMetadataText("unit test", 12, "round trip");
   const std::string dir = TempDir("roundtrip");
-  ASSERT_TRUE((*policy)->Save(dir).ok());
+  ASSERT_TRUE(tagged->Save(dir).ok());
   auto loaded = Policy::Load(dir);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->metadata().steps, 12);
@@ -211,6 +212,27 @@ TEST(CheckpointTest, RoundTripGivesIdenticalOutputs) {
   auto c = (*policy)->Clone()->Probabilities(p);
   EXPECT_EQ(*a, *c);
   fs::remove_all(dir);
+}
+
+TEST(CheckpointTest, WithMetadataTextCopiesAndLeavesTheOriginal) {
+  auto policy = Policy::Create(SmallConfig(), 7);
+  ASSERT_TRUE(policy.ok());
+  const PolicyMetadata before = (*policy)->metadata();
+  std::unique_ptr<Policy> tagged =
+      (*policy)->WithMetadataText("corpus", 5, "notes");
+  EXPECT_EQ(tagged->metadata().corpus, "corpus");
+  EXPECT_EQ(tagged->metadata().steps, 5);
+  EXPECT_EQ(tagged->metadata().notes, "notes");
+  EXPECT_EQ(tagged->metadata().seed, before.seed);
+  EXPECT_EQ(tagged->metadata().config.hidden, before.config.hidden);
+  EXPECT_EQ((*policy)->metadata().corpus, before.corpus);
+  EXPECT_EQ((*policy)->metadata().steps, before.steps);
+  EXPECT_EQ((*policy)->metadata().notes, before.notes);
+  Problem p = MakeProblem(Diamond(), Uniform(3, 1e6));
+  auto a = (*policy)->Probabilities(p);
+  auto b = tagged->Probabilities(p);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
 }
 
 TEST(CheckpointTest, MismatchesAreCleanErrors) {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "solver/evaluator.h"
+#include "solver/format.h"
 
 namespace mcmpart {
 namespace {
