@@ -99,6 +99,34 @@ int RunConvert(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+namespace {
+
+// What evaluate, repair and report read: GRAPH and PLACEMENT, the first two
+// positionals, as the problem the flags describe, the placement file and its
+// assignment (`allow_missing` as for AssignmentFromProto). The file's
+// errors are prefixed with its path.
+struct PlacedProblem {
+  Loaded loaded;
+  v1::Placement placement;
+  Assignment assignment;
+};
+
+absl::StatusOr<PlacedProblem> LoadPlacedProblem(const Args& args,
+                                                bool allow_missing) {
+  absl::StatusOr<Loaded> loaded = LoadProblem(args, args.positional()[0]);
+  if (!loaded.ok()) return loaded.status();
+  absl::StatusOr<v1::Placement> placement =
+      LoadPlacementFile(args.positional()[1]);
+  if (!placement.ok()) return placement.status();
+  absl::StatusOr<Assignment> p =
+      AssignmentFromProto(*loaded->problem, *placement, allow_missing);
+  if (!p.ok()) return InFile(args.positional()[1], p.status());
+  return PlacedProblem{*std::move(loaded), *std::move(placement),
+                       *std::move(p)};
+}
+
+}  // namespace
+
 int RunEvaluate(const std::vector<std::string>& argv) {
   const std::string help = absl::StrCat(
       "Usage: mcmpart evaluate GRAPH PLACEMENT.json (--preset ... | "
@@ -124,31 +152,26 @@ int RunEvaluate(const std::vector<std::string>& argv) {
   if (args->positional().size() != 2) {
     return Usage("evaluate", "expected GRAPH and PLACEMENT", help);
   }
-  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
-  if (!loaded.ok()) return Fail("evaluate", loaded.status());
-  absl::StatusOr<v1::Placement> placement =
-      LoadPlacementFile(args->positional()[1]);
-  if (!placement.ok()) return Fail("evaluate", placement.status());
-  absl::StatusOr<Assignment> p =
-      AssignmentFromProto(*loaded->problem, *placement);
-  if (!p.ok()) {
-    return Fail("evaluate", InFile(args->positional()[1], p.status()));
-  }
+  absl::StatusOr<PlacedProblem> in =
+      LoadPlacedProblem(*args, /*allow_missing=*/false);
+  if (!in.ok()) return Fail("evaluate", in.status());
+  const Loaded& loaded = in->loaded;
+  const Assignment& p = in->assignment;
   v1::Evaluation e;
   if (args->Has("server")) {
     int exit_code = kExitOk;
     std::optional<v1::Evaluation> remote =
-        EvaluateOnServer(*args, loaded->spec, *placement, &exit_code);
+        EvaluateOnServer(*args, loaded.spec, in->placement, &exit_code);
     if (!remote) return exit_code;
     e = *std::move(remote);
   } else {
-    e = Evaluator(*loaded->problem).Evaluate(*p);
+    e = Evaluator(*loaded.problem).Evaluate(p);
   }
   CarryBound(args->positional()[1], &e);
   if (args->Has("json")) {
     std::cout << ToJson(e) << "\n";
   } else {
-    PrintEvaluation(*loaded->problem, *p, e, std::cout);
+    PrintEvaluation(*loaded.problem, p, e, std::cout);
   }
   return e.valid() ? kExitOk : kExitInvalid;
 }
@@ -185,31 +208,27 @@ int RunRepair(const std::vector<std::string>& argv) {
   absl::StatusOr<absl::Duration> limit =
       args->GetDuration("time-limit", absl::Seconds(2));
   if (!limit.ok()) return Fail("repair", limit.status());
-  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
-  if (!loaded.ok()) return Fail("repair", loaded.status());
-  const Problem& problem = *loaded->problem;
-  absl::StatusOr<v1::Placement> candidate =
-      LoadPlacementFile(args->positional()[1]);
-  if (!candidate.ok()) return Fail("repair", candidate.status());
-  absl::StatusOr<Assignment> q =
-      AssignmentFromProto(problem, *candidate, /*allow_missing=*/true);
-  if (!q.ok()) return Fail("repair", InFile(args->positional()[1], q.status()));
+  absl::StatusOr<PlacedProblem> in =
+      LoadPlacedProblem(*args, /*allow_missing=*/true);
+  if (!in.ok()) return Fail("repair", in.status());
+  const Problem& problem = *in->loaded.problem;
+  const Assignment& q = in->assignment;
 
   v1::RepairReport report;
   if (args->Has("server")) {
     int exit_code = kExitOk;
-    std::optional<v1::RepairReport> remote =
-        RepairOnServer(*args, loaded->spec, *candidate, *limit, &exit_code);
+    std::optional<v1::RepairReport> remote = RepairOnServer(
+        *args, in->loaded.spec, in->placement, *limit, &exit_code);
     if (!remote) return exit_code;
     report = *std::move(remote);
   } else {
-    std::vector<double> weights(q->size());
-    for (size_t v = 0; v < q->size(); ++v) {
-      weights[v] = (*q)[v] >= 0 ? 1.0 : 0.0;
+    std::vector<double> weights(q.size());
+    for (size_t v = 0; v < q.size(); ++v) {
+      weights[v] = q[v] >= 0 ? 1.0 : 0.0;
     }
     RepairOptions options;
     options.time_limit = *limit;
-    absl::StatusOr<RepairResult> r = Repair(problem, *q, weights, options);
+    absl::StatusOr<RepairResult> r = Repair(problem, q, weights, options);
     if (!r.ok()) return Fail("repair", r.status());
     report = MakeRepairReport(problem, *r);
   }
@@ -226,7 +245,7 @@ int RunRepair(const std::vector<std::string>& argv) {
   *repaired.mutable_assignment() = report.assignment();
   absl::StatusOr<Assignment> p = AssignmentFromProto(problem, repaired);
   if (!p.ok()) return Fail("repair", p.status());
-  PrintRepair(problem, *q, *p, report, std::cout);
+  PrintRepair(problem, q, *p, report, std::cout);
   return kExitOk;
 }
 
@@ -252,30 +271,23 @@ int RunReport(const std::vector<std::string>& argv) {
   if (args->positional().size() != 2) {
     return Usage("report", "expected GRAPH and PLACEMENT", help);
   }
-  absl::StatusOr<Loaded> loaded = LoadProblem(*args, args->positional()[0]);
-  if (!loaded.ok()) return Fail("report", loaded.status());
-  absl::StatusOr<v1::Placement> placement =
-      LoadPlacementFile(args->positional()[1]);
-  if (!placement.ok()) return Fail("report", placement.status());
-  absl::StatusOr<Assignment> p =
-      AssignmentFromProto(*loaded->problem, *placement);
-  if (!p.ok()) {
-    return Fail("report", InFile(args->positional()[1], p.status()));
-  }
-  Evaluator eval(*loaded->problem);
-  v1::Evaluation e = eval.Evaluate(*p);
+  absl::StatusOr<PlacedProblem> in =
+      LoadPlacedProblem(*args, /*allow_missing=*/false);
+  if (!in.ok()) return Fail("report", in.status());
+  const Problem& problem = *in->loaded.problem;
+  const Assignment& p = in->assignment;
+  Evaluator eval(problem);
+  v1::Evaluation e = eval.Evaluate(p);
   CarryBound(args->positional()[1], &e);
-  PrintEvaluation(*loaded->problem, *p, e, std::cout);
+  PrintEvaluation(problem, p, e, std::cout);
   if (std::optional<std::string> svg = args->Get("svg")) {
-    if (absl::Status s = WriteFile(*svg, PipelineSvg(*loaded->problem, *p, e));
-        !s.ok()) {
+    if (absl::Status s = WriteFile(*svg, PipelineSvg(problem, p, e)); !s.ok()) {
       return Fail("report", s);
     }
     std::cout << "\npipeline picture: " << *svg << "\n";
   }
   if (std::optional<std::string> dot = args->Get("dot")) {
-    if (absl::Status s = WriteFile(*dot, GraphDot(*loaded->problem, *p));
-        !s.ok()) {
+    if (absl::Status s = WriteFile(*dot, GraphDot(problem, p)); !s.ok()) {
       return Fail("report", s);
     }
     std::cout << "graph by chip (Graphviz): " << *dot << "\n";

@@ -249,20 +249,14 @@ v1::Hardware RandomHardware(const v1::Graph& graph, int chips, double slack,
   const double flops = 64e12 * LogUniform(rng, 0.5, 2);
   const double mem_bw = 2e12 * LogUniform(rng, 0.5, 2);
   const double link_bw = 50e9 * LogUniform(rng, 0.25, 4);
-  v1::Hardware hw;
-  hw.set_name(absl::StrCat("random", chips));
-  for (int c = 0; c < chips; ++c) {
-    v1::Chip* chip = hw.add_chips();
-    chip->set_sram_bytes(sram);
-    chip->set_peak_flops(flops);
-    chip->set_mem_bandwidth(mem_bw);
-  }
-  for (int k = 0; k + 1 < chips; ++k) {
-    v1::Link* l = hw.add_links();
-    l->set_link_bandwidth(link_bw);
-    l->set_link_latency_s(1e-6);
-  }
-  return hw;
+  v1::Chip chip;
+  chip.set_sram_bytes(sram);
+  chip.set_peak_flops(flops);
+  chip.set_mem_bandwidth(mem_bw);
+  v1::Link link;
+  link.set_link_bandwidth(link_bw);
+  link.set_link_latency_s(1e-6);
+  return IdenticalHardware(absl::StrCat("random", chips), chips, chip, link);
 }
 
 }  // namespace mcmpart::policy

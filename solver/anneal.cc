@@ -17,6 +17,7 @@
 #include "solver/evaluator.h"
 #include "solver/placement.h"
 #include "solver/repair.h"
+#include "solver/splitmix.h"
 
 namespace mcmpart {
 namespace {
@@ -47,13 +48,7 @@ constexpr int64_t kResyncEvery = 20'000;
 class Rng {
  public:
   explicit Rng(uint64_t seed) {
-    for (uint64_t& word : s_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      word = z ^ (z >> 31);
-    }
+    for (uint64_t& word : s_) word = SplitMix64(&seed);
   }
   uint64_t Next() {
     const uint64_t result = Rotl(s_[1] * 5, 7) * 9;

@@ -90,6 +90,15 @@ std::vector<std::string> PresetNames() {
   return names;
 }
 
+v1::Hardware IdenticalHardware(const std::string& name, int chips,
+                               const v1::Chip& chip, const v1::Link& link) {
+  v1::Hardware hw;
+  hw.set_name(name);
+  for (int i = 0; i < chips; ++i) *hw.add_chips() = chip;
+  for (int k = 0; k + 1 < chips; ++k) *hw.add_links() = link;
+  return hw;
+}
+
 absl::StatusOr<v1::Hardware> PresetHardware(absl::string_view name, int chips) {
   const Preset* preset = nullptr;
   for (const Preset& p : kPresets) {
@@ -105,22 +114,17 @@ absl::StatusOr<v1::Hardware> PresetHardware(absl::string_view name, int chips) {
         "chip count ", chips, " is out of range; must be 1..", kMaxChips));
   }
   const int c = chips > 0 ? chips : preset->chips;
-  v1::Hardware hw;
-  hw.set_name(chips > 0 && chips != preset->chips
-                  ? absl::StrCat(preset->name, "/chips=", c)
-                  : std::string(preset->name));
-  for (int i = 0; i < c; ++i) {
-    v1::Chip* chip = hw.add_chips();
-    chip->set_sram_bytes(kPresetSram);
-    chip->set_peak_flops(kPresetPeakFlops);
-    chip->set_mem_bandwidth(kPresetMemBandwidth);
-  }
-  for (int k = 0; k + 1 < c; ++k) {
-    v1::Link* link = hw.add_links();
-    link->set_link_bandwidth(kPresetLinkBandwidth);
-    link->set_link_latency_s(kPresetLinkLatency);
-  }
-  return hw;
+  v1::Chip chip;
+  chip.set_sram_bytes(kPresetSram);
+  chip.set_peak_flops(kPresetPeakFlops);
+  chip.set_mem_bandwidth(kPresetMemBandwidth);
+  v1::Link link;
+  link.set_link_bandwidth(kPresetLinkBandwidth);
+  link.set_link_latency_s(kPresetLinkLatency);
+  return IdenticalHardware(chips > 0 && chips != preset->chips
+                               ? absl::StrCat(preset->name, "/chips=", c)
+                               : std::string(preset->name),
+                           c, chip, link);
 }
 
 }  // namespace mcmpart

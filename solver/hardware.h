@@ -51,6 +51,13 @@ class Hardware {
   bool identical_ = true;
 };
 
+// `chips` copies of `chip` joined by chips - 1 copies of `link`, named
+// `name`: hardware of identical parts, as the presets and the random
+// hardware of pre-training are. Not validated (Hardware::FromProto does
+// that).
+v1::Hardware IdenticalHardware(const std::string& name, int chips,
+                               const v1::Chip& chip, const v1::Link& link);
+
 // The preset names, in the order `--help` lists them.
 std::vector<std::string> PresetNames();
 

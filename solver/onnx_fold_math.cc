@@ -202,15 +202,11 @@ std::optional<double> FloatOp(const std::string& op, const double* x, size_t n,
   return std::nullopt;
 }
 
-bool Compare(const std::string& op, double a, double b) {
-  if (op == "Equal") return a == b;
-  if (op == "Less") return a < b;
-  if (op == "Greater") return a > b;
-  if (op == "LessOrEqual") return a <= b;
-  return a >= b;
-}
-
-bool CompareInts(const std::string& op, int64_t a, int64_t b) {
+// The comparison `op` (IsComparison; GreaterOrEqual when none of the
+// others), on int64_t operands when every input is an integer tensor, else
+// on doubles.
+template <typename T>
+bool Compare(const std::string& op, T a, T b) {
   if (op == "Equal") return a == b;
   if (op == "Less") return a < b;
   if (op == "Greater") return a > b;
@@ -287,8 +283,8 @@ std::optional<ConstTensor> EvaluateElementwise(
         r.ints.push_back(pick.ints[src]);
       }
     } else if (IsComparison(op)) {
-      r.ints.push_back(all_int ? CompareInts(op, ix[0], ix[1])
-                               : Compare(op, fx[0], fx[1]));
+      r.ints.push_back(all_int ? Compare<int64_t>(op, ix[0], ix[1])
+                               : Compare<double>(op, fx[0], fx[1]));
     } else if (r.is_float()) {
       std::optional<double> y = FloatOp(op, fx.data(), fx.size(), fmod);
       if (!y.has_value()) return std::nullopt;

@@ -13,18 +13,9 @@
 #include "solver/format.h"
 #include "solver/quote.h"
 #include "solver/repair.h"
+#include "solver/splitmix.h"
 
 namespace mcmpart::exact {
-namespace {
-
-uint64_t SplitMix(uint64_t* x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 void Search::Prepare() {
   const Hardware& hw = p_.hardware();
@@ -45,7 +36,7 @@ void Search::Prepare() {
     for (int c = 0; c < chips_; ++c) t = std::min(t, p_.time(v, c));
     tmin_[v] = t;
     res_[v] = p_.resident_bytes(v);
-    zobrist_[v] = SplitMix(&seed);
+    zobrist_[v] = SplitMix64(&seed);
     if (g_.predecessors(v).empty()) sources_.push_back(v);
     if (p_.pin(v) >= 0) {
       pins = true;

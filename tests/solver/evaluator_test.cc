@@ -307,6 +307,27 @@ TEST(HardwareTest, Presets) {
   EXPECT_EQ(PresetHardware("ring16")->chips_size(), 16);
 }
 
+TEST(HardwareTest, IdenticalHardwareCopiesOneChipAndOneLink) {
+  v1::Chip chip;
+  chip.set_sram_bytes(1e6);
+  chip.set_peak_flops(2e12);
+  chip.set_mem_bandwidth(3e11);
+  v1::Link link;
+  link.set_link_bandwidth(4e9);
+  link.set_link_latency_s(5e-7);
+  v1::Hardware hw = IdenticalHardware("three", 3, chip, link);
+  EXPECT_EQ(hw.name(), "three");
+  ASSERT_EQ(hw.chips_size(), 3);
+  ASSERT_EQ(hw.links_size(), 2);
+  for (const v1::Chip& c : hw.chips()) {
+    EXPECT_EQ(c.SerializeAsString(), chip.SerializeAsString());
+  }
+  for (const v1::Link& l : hw.links()) {
+    EXPECT_EQ(l.SerializeAsString(), link.SerializeAsString());
+  }
+  EXPECT_EQ(IdenticalHardware("one", 1, chip, link).links_size(), 0);
+}
+
 TEST(HardwareTest, UnknownPreset) {
   auto hw = PresetHardware("ring5");
   EXPECT_EQ(hw.status().code(), absl::StatusCode::kNotFound);
