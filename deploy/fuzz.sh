@@ -8,6 +8,7 @@
 #   FUZZ_RUNS=N            N executions per harness instead of a time
 #   JOBS=N                 parallel build jobs (default: nproc)
 #   FUZZ_NO_BUILD=1        run the harnesses as built
+#   FUZZ_TIMEOUT=S         an input running S seconds is a finding (60)
 #   FUZZ_PARALLEL=1        run the harnesses at once, not in turn (each is
 #                          one process at nice 19: it takes only what the
 #                          machine leaves)
@@ -39,8 +40,10 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
   echo "fuzz: build took $(($(date +%s) - start)) s"
 fi
 
-# The first finding ends a run (UBSan included); inputs that take over 10 s
-# or 2 GB count as findings too. ASan's default checks (leaks included):
+# The first finding ends a run (UBSan included); inputs that take over
+# FUZZ_TIMEOUT seconds (default 60: wall time, and at nice 19 on a busy
+# machine an input of half a second once waited over 10 s for a core) or
+# 2 GB count as findings too. ASan's default checks (leaks included):
 # the slower ones deploy/sanitize.sh turns on would cost half the rate.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}:halt_on_error=1"
@@ -97,7 +100,7 @@ fuzz_one() {
     local log="$work/$h.$round.log"
     set +e
     # shellcheck disable=SC2086  # the corpora are word lists
-    nice -n "${FUZZ_NICE:-19}" "$bin" "${limit[@]}" -timeout=10 \
+    nice -n "${FUZZ_NICE:-19}" "$bin" "${limit[@]}" -timeout="${FUZZ_TIMEOUT:-60}" \
       -rss_limit_mb=2048 -max_len="${max_len[$h]}" -print_final_stats=1 \
       -artifact_prefix="$artifacts/" \
       "$corpus" ${corpora[$h]} "tests/fuzz/regressions/$h" >"$log" 2>&1
