@@ -463,13 +463,9 @@ class SqliteStore final : public StateStore {
                                                       int limit) override {
     return stats_.Run(
         "claim_orphans", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
-          if (absl::Status s = internal::RequireNonEmpty(owner, "owner");
+          if (absl::Status s = internal::CheckClaimOrphansArgs(owner, limit);
               !s.ok()) {
             return s;
-          }
-          if (limit < 1) {
-            return absl::InvalidArgumentError(
-                "ClaimOrphans needs a limit of at least 1");
           }
           const absl::Time now = absl::Now();
           std::vector<JobRecord> claimed;

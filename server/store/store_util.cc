@@ -128,4 +128,13 @@ StoreStats StatsRecorder::Snapshot() const {
   return stats_;
 }
 
+absl::Status CheckClaimOrphansArgs(absl::string_view owner, int limit) {
+  if (absl::Status s = RequireNonEmpty(owner, "owner"); !s.ok()) return s;
+  if (limit < 1) {
+    return absl::InvalidArgumentError(
+        "ClaimOrphans needs a limit of at least 1");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace mcmpart::store::internal

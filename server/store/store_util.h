@@ -42,6 +42,10 @@ absl::Status AlreadyEnded(absl::string_view id, JobState state);
 absl::Status JobExists(absl::string_view id);
 // INVALID_ARGUMENT when `value` is empty.
 absl::Status RequireNonEmpty(absl::string_view value, absl::string_view what);
+
+// The arguments every backend's ClaimOrphans checks: a non-empty owner and a
+// limit of at least 1 (INVALID_ARGUMENT otherwise).
+absl::Status CheckClaimOrphansArgs(absl::string_view owner, int limit);
 // ClaimSearch's arguments, all required.
 absl::Status CheckClaimArgs(absl::string_view problem_key,
                             absl::string_view job_id, absl::string_view owner);

@@ -85,6 +85,14 @@ TEST(ReplicasTest, AnyReplicaGetsWatchesAndCancelsAJobOfAnother) {
   const std::string id = Submit(a, Job("random", 30));
   ASSERT_FALSE(id.empty());
 
+  // An id no replica knows: the store's answer, word for word.
+  v1::Job unknown;
+  const grpc::Status missing = Get(b, "job-none", &unknown);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(missing.error_message(),
+            "no job 'job-none': unknown to every replica, or ended more than "
+            "--job-retention ago or before the last --max-finished-jobs");
+
   // Get and list on the others.
   v1::Job on_a, on_b;
   ASSERT_TRUE(Get(a, id, &on_a).ok());
