@@ -184,6 +184,28 @@ TEST(HostileLoadTest, StreamsPerClientAreBounded) {
   CancelJob(server, id);
 }
 
+TEST(HostileLoadTest, StreamsInAllAreBounded) {
+  ServerProcess server({"--workers=1", "--max-streams=2"});
+  ASSERT_TRUE(server.started());
+  const std::string id = SubmitLongJob(server, 60);
+  auto stub = server.Stub();
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  for (int i = 0; i < 2; ++i) watchers.push_back(Watch(*stub, id));
+  ASSERT_TRUE(MetricReaches(server, "mcmpart_streams_open", 2));
+  std::unique_ptr<Watcher> third = Watch(*stub, id);
+  v1::PartitionUpdate u;
+  EXPECT_FALSE(third->reader->Read(&u));
+  const grpc::Status refused = third->reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "server busy: 2 streams open, the limit (--max-streams 2); retry "
+            "later");
+  EXPECT_EQ(server.Metric("mcmpart_requests_refused_total{reason=\"streams\"}"),
+            1);
+  for (auto& w : watchers) w->context.TryCancel();
+  CancelJob(server, id);
+}
+
 // Readiness (the service name) says NOT_SERVING while new searches would be
 // refused, so that load balancers send them elsewhere; liveness ("") stays
 // SERVING so that a busy server is not restarted.
