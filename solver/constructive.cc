@@ -16,8 +16,9 @@
 #include "solver/evaluator.h"
 #include "solver/format.h"
 #include "solver/quote.h"
+#include "solver/repair/bounds.h"
 #include "solver/repair/checks.h"
-#include "solver/split_cuts.h"
+#include "solver/splitter.h"
 
 namespace mcmpart {
 namespace {
@@ -40,334 +41,6 @@ double FromBits(uint64_t b) {
   std::memcpy(&x, &b, sizeof x);
   return x;
 }
-
-// Contiguous splits of the topological order. A split is cut positions
-// 0 = s_0 < s_1 < ... < s_k = n; chip c runs nodes [s_c, s_{c+1}). Every
-// figure of the cost model is then a function of one or two cuts:
-//   compute(c) = sum of time(v, c) over [s_c, s_{c+1})
-//   memory(c)  = live_bytes(s_c) + resident bytes of [s_c, s_{c+1})
-//   comm(c)    = live_bytes(s_{c+1}) / bw(c) + live_count(s_{c+1}) * lat(c)
-// where live(s) are the tensors produced before s and read at or after s.
-// One hop per edge holds when s_{c+1} > max_reach(s_c), the last reader of
-// anything before s_c. Pins bound s_c and s_{c+1}; colocation groups forbid
-// cuts inside them. So the reachable cuts after c chips depend only on the
-// reachable cuts after c - 1 chips: a layered reachability, one layer per
-// chip.
-class Splitter {
- public:
-  // `order` is a topological order of the nodes; runs are contiguous in
-  // it. Everything below is indexed by position in `order`.
-  Splitter(const Problem& problem, std::vector<int> order)
-      : problem_(problem),
-        graph_(problem.graph()),
-        n_(problem.num_nodes()),
-        chips_(problem.num_chips()),
-        order_(std::move(order)),
-        cuts_(problem, order_, Pins(problem)) {
-    const int n = n_;
-    live_count_ = cuts_.InTransit<int>([](int) { return 1; });
-    live_bytes_ = cuts_.InTransit<double>(
-        [this](int i) { return graph_.output_bytes(order_[i]); });
-    // Sums of doubles, exact for whole byte counts (what the importer
-    // produces); a cut with nothing in transit holds exactly 0.
-    for (int s = 0; s <= n; ++s) {
-      if (live_count_[s] == 0) live_bytes_[s] = 0.0;
-    }
-    prefix_resident_.assign(n + 1, 0.0);
-    for (int i = 0; i < n; ++i) {
-      prefix_resident_[i + 1] =
-          prefix_resident_[i] + problem.resident_bytes(order_[i]);
-    }
-    PrepareChipKinds();
-  }
-
-  // Whether some chip count admits a split with bottleneck <= t. With
-  // `keep_layers` every layer is kept for Reconstruct and all chip counts
-  // are explored; without, two layers are kept and it stops at the first.
-  bool Feasible(double t, bool keep_layers) {
-    const int n = n_;
-    const size_t width = static_cast<size_t>(n) + 1;
-    layers_.assign(keep_layers ? (chips_ + 1) * width : 2 * width, 0);
-    diff_.assign(n + 2, 0);
-    feasible_k_.clear();
-    auto layer = [&](int c) -> uint8_t* {
-      return layers_.data() + (keep_layers ? c : c % 2) * width;
-    };
-    layer(0)[0] = 1;
-    for (int c = 0; c < chips_; ++c) {
-      const uint8_t* cur = layer(c);
-      uint8_t* next = layer(c + 1);
-      std::fill(next, next + width, 0);
-      std::fill(diff_.begin(), diff_.end(), 0);
-      const std::vector<double>& pt = prefix_time_[kind_of_chip_[c]];
-      const std::vector<int>& hi_mem = hi_mem_[kind_of_chip_[c]];
-      bool any = false;
-      int j = 0;  // largest end with compute <= t; grows with s
-      for (int s = 0; s < n; ++s) {
-        if (!cur[s]) continue;
-        const int lo = Lo(c, s);
-        if (lo > n) continue;
-        j = std::max(j, s);
-        while (j < n && pt[j + 1] - pt[s] <= t) ++j;
-        const int hi = std::min({j, hi_mem[s], cuts_.pinned_after(c)});
-        if (lo > hi) continue;
-        ++diff_[lo];
-        --diff_[hi + 1];
-        any = true;
-      }
-      if (!any) break;
-      int run = 0;
-      bool reached = false;
-      // After the last chip only the end of the graph is of use (and there
-      // is no link to cross).
-      const bool last_chip = c + 1 == chips_;
-      for (int e = 1; e <= n; ++e) {
-        run += diff_[e];
-        if (run > 0 && cuts_.cut_free(e) &&
-            (e == n || (!last_chip && CommTime(c, e) <= t))) {
-          next[e] = 1;
-          reached = true;
-        }
-      }
-      if (!reached) break;
-      if (next[n] && (!problem_.use_all_chips() || c + 1 == chips_)) {
-        feasible_k_.push_back(c + 1);
-        if (!keep_layers) return true;
-      }
-    }
-    return !feasible_k_.empty();
-  }
-
-  // Chip counts that were feasible at the last Feasible call.
-  const std::vector<int>& feasible_k() const { return feasible_k_; }
-
-  // A split into k runs with bottleneck <= t; needs Feasible(t, true) first
-  // and k in feasible_k(). Walks the layers back from the end; among the
-  // admissible starts of each run it takes the one whose compute is closest
-  // to an even share of what remains, so that the chips off the bottleneck
-  // are balanced too (a better start for annealing).
-  Assignment Reconstruct(int k, double t) const {
-    const size_t width = static_cast<size_t>(n_) + 1;
-    Assignment p(n_, 0);
-    int end = n_;
-    for (int c = k - 1; c >= 0; --c) {
-      const uint8_t* cur = layers_.data() + c * width;
-      const std::vector<double>& pt = prefix_time_[kind_of_chip_[c]];
-      const std::vector<int>& hi_mem = hi_mem_[kind_of_chip_[c]];
-      const double share = pt[end] / (c + 1);
-      int best = -1;
-      double best_gap = kInf;
-      for (int s = c == 0 ? 0 : end - 1; s >= 0; --s) {
-        if (!cur[s] || Lo(c, s) > end || hi_mem[s] < end ||
-            cuts_.pinned_after(c) < end || pt[end] - pt[s] > t) {
-          continue;
-        }
-        const double gap = std::abs(pt[end] - pt[s] - share);
-        if (gap < best_gap) {
-          best_gap = gap;
-          best = s;
-        }
-      }
-      // The layers guarantee an admissible start; keep a safe fallback.
-      if (best < 0) best = 0;
-      for (int i = best; i < end; ++i) p[order_[i]] = c;
-      end = best;
-    }
-    return p;
-  }
-
-  // An upper bound on every compute and link time of any split: a bottleneck
-  // target this large is as good as no target.
-  double MaxLoad() const {
-    double m = 0;
-    for (const std::vector<double>& pt : prefix_time_) m = std::max(m, pt[n_]);
-    for (int c = 0; c + 1 < chips_; ++c) {
-      for (int s = 1; s < n_; ++s) m = std::max(m, CommTime(c, s));
-    }
-    return m;
-  }
-
-  // Why Feasible(inf, true) failed: the first node no run of any split
-  // gets past, why the run before it cannot take it, and why no new chip
-  // can start at it.
-  std::string Explain() const {
-    const size_t width = static_cast<size_t>(n_) + 1;
-    std::string out = absl::StrCat(
-        "the constructive heuristic found no valid placement of ", n_,
-        " nodes on ", chips_,
-        " chips (it cuts topological orders into contiguous runs, one per "
-        "chip): ");
-    if (problem_.use_all_chips()) {
-      for (int c = 1; c < chips_; ++c) {
-        if (layers_[c * width + n_]) {
-          return absl::StrCat(
-              out, "all nodes fit on ", c,
-              " chips but no split spreads them over all ", chips_,
-              " chips as use_all_chips requires (colocation groups, pins or "
-              "max_hops leave too few places to cut)");
-        }
-      }
-    }
-    // The furthest end of any admissible run, and the fewest chips before
-    // it.
-    int end = -1, run_chip = -1, run_start = -1;
-    for (int c = 0; c < chips_; ++c) {
-      const uint8_t* layer = layers_.data() + c * width;
-      for (int s = 0; s < n_; ++s) {
-        if (!layer[s] || Lo(c, s) > n_) continue;
-        const int hi =
-            std::min(hi_mem_[kind_of_chip_[c]][s], cuts_.pinned_after(c));
-        if (Lo(c, s) <= hi && hi > end) {
-          end = hi;
-          run_chip = c;
-          run_start = s;
-        }
-      }
-    }
-    if (end < 0) {
-      // Not even chip 0 can start.
-      return absl::StrCat(out, WhyNotStart(0, 0));
-    }
-    if (end >= n_) {
-      return absl::StrCat(out,
-                          "no split satisfies pins, colocation groups and "
-                          "max_hops together");
-    }
-    const int far = end;
-    const std::string x = Name(far);
-    absl::StrAppend(&out, "no split gets past node ", x, " (node ", far + 1,
-                    " of ", n_, " in the graph's topological order): ");
-    const int c = run_chip;
-    if (hi_mem_[kind_of_chip_[c]][run_start] == end) {
-      const double need = live_bytes_[run_start] + prefix_resident_[end + 1] -
-                          prefix_resident_[run_start];
-      absl::StrAppend(
-          &out, "chip ", c, ", running ", Name(run_start), " to ",
-          Name(end - 1), ", cannot also take it: that needs ",
-          FormatBytes(need), " (", FormatBytes(live_bytes_[run_start]),
-          " of it tensors in transit from earlier chips) and the "
-          "chip has ",
-          FormatBytes(problem_.hardware().chip(c).sram_bytes), " of SRAM");
-    } else {
-      absl::StrAppend(&out, "chip ", c, ", running ", Name(run_start), " to ",
-                      Name(end - 1),
-                      ", cannot also take it because of the pins on later "
-                      "chips");
-    }
-    if (c + 1 >= chips_) {
-      absl::StrAppend(&out, "; chip ", c, " is the last chip, so the ", chips_,
-                      " chips are full (parameters, outputs and tensors in "
-                      "transit)");
-    } else {
-      absl::StrAppend(&out, "; ", WhyNotStart(c + 1, end));
-    }
-    return out;
-  }
-
- private:
-  static std::vector<int> Pins(const Problem& problem) {
-    std::vector<int> pins(problem.num_nodes());
-    for (int v = 0; v < problem.num_nodes(); ++v) pins[v] = problem.pin(v);
-    return pins;
-  }
-
-  // Per chip kind (one when all chips are alike): prefix sums of compute
-  // time and, per start, the furthest end whose memory fits.
-  void PrepareChipKinds() {
-    const int n = n_;
-    const bool identical = problem_.hardware().identical_chips();
-    const int kinds = identical ? 1 : chips_;
-    prefix_time_.assign(kinds, std::vector<double>(n + 1, 0.0));
-    hi_mem_.assign(kinds, std::vector<int>(n + 1, 0));
-    for (int kind = 0; kind < kinds; ++kind) {
-      std::vector<double>& pt = prefix_time_[kind];
-      for (int i = 0; i < n; ++i) {
-        pt[i + 1] = pt[i] + problem_.time(order_[i], kind);
-      }
-      const double sram =
-          MemoryLimit(problem_.hardware().chip(kind).sram_bytes);
-      for (int s = 0; s <= n; ++s) {
-        // Largest end e with live(s) + resident[s, e) <= sram.
-        const double room = sram - live_bytes_[s] + prefix_resident_[s];
-        int e =
-            static_cast<int>(std::upper_bound(prefix_resident_.begin() + s,
-                                              prefix_resident_.end(), room) -
-                             prefix_resident_.begin()) -
-            1;
-        hi_mem_[kind][s] = std::max(e, s);
-      }
-    }
-    kind_of_chip_.assign(chips_, 0);
-    if (!identical) {
-      for (int c = 0; c < chips_; ++c) kind_of_chip_[c] = c;
-    }
-  }
-
-  std::string Name(int position) const {
-    return QuoteInput(graph_.node_name(order_[position]));
-  }
-
-  // Why chip c cannot start a run at position s.
-  std::string WhyNotStart(int c, int s) const {
-    const std::string x = Name(s);
-    if (!cuts_.cut_free(s)) {
-      return absl::StrCat("chip ", c, " cannot start at ", x,
-                          " because a colocation group spans the cut before "
-                          "it");
-    }
-    const int lo = Lo(c, s);
-    if (lo > n_) {
-      return absl::StrCat("chip ", c, " cannot start at ", x,
-                          " because of the pins on other chips");
-    }
-    const double need =
-        live_bytes_[s] + prefix_resident_[lo] - prefix_resident_[s];
-    std::string why = absl::StrCat(
-        "starting chip ", c, " at ", x, " needs ", FormatBytes(need), ": ",
-        FormatBytes(live_bytes_[s]),
-        " of tensors in transit from earlier chips, ",
-        FormatBytes(problem_.resident_bytes(order_[s])), " for ", x, " itself");
-    if (lo > s + 1) {
-      absl::StrAppend(&why, " and the rest for the nodes up to ", Name(lo - 1),
-                      " that must share its chip (readers of earlier chips' "
-                      "tensors under max_hops, or pins)");
-    }
-    return absl::StrCat(why, "; chip ", c, " has ",
-                        FormatBytes(problem_.hardware().chip(c).sram_bytes),
-                        " of SRAM");
-  }
-
-  // The first admissible end of chip c's run when it starts at cut s, or
-  // n + 1 when chip c cannot start at s.
-  int Lo(int c, int s) const {
-    if (s <= cuts_.pinned_before(c) || s > cuts_.first_pinned(c)) {
-      return n_ + 1;
-    }
-    return std::max({s + 1, cuts_.max_reach(s) + 1, cuts_.last_pinned(c) + 1});
-  }
-
-  // Link c's time when the cut after chip c is at s.
-  double CommTime(int c, int s) const {
-    const LinkSpec& link = problem_.hardware().link(c);
-    return live_bytes_[s] / link.bandwidth + live_count_[s] * link.latency_s;
-  }
-
-  const Problem& problem_;
-  const Graph& graph_;
-  const int n_;
-  const int chips_;
-  const std::vector<int> order_;
-  const SplitCuts cuts_;
-  std::vector<double> live_bytes_;
-  std::vector<int> live_count_;
-  std::vector<double> prefix_resident_;
-  std::vector<std::vector<double>> prefix_time_;  // per chip kind
-  std::vector<std::vector<int>> hi_mem_;          // per chip kind
-  std::vector<int> kind_of_chip_;
-  std::vector<uint8_t> layers_;
-  std::vector<int> diff_;
-  std::vector<int> feasible_k_;
-};
 
 // Topological orders to split. The graph's own order comes first (it is
 // what a user reads, and what the infeasibility message refers to); the
@@ -468,7 +141,7 @@ absl::StatusOr<bool> BestSplit(Splitter& splitter, Evaluator& evaluator,
     }
     target = FromBits(hi);
   }
-  splitter.Feasible(target, /*keep_layers=*/true);
+  splitter.Feasible(target, /*all_counts=*/true);
   // Every feasible chip count reaches the same bottleneck up to rounding;
   // the evaluator decides, ties to fewer chips (shorter latency).
   bool improved = false;
@@ -495,7 +168,7 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
   // Proofs that no placement at all exists, worded as the repair words them.
   if (absl::Status s = repair::CheckPinsAndMemory(problem); !s.ok()) return s;
   Splitter first(problem, orders[0]);
-  const bool first_feasible = first.Feasible(kInf, /*keep_layers=*/true);
+  const bool first_feasible = first.Feasible(kInf, /*all_counts=*/true);
   // Explain() reads the layers of the failed Feasible call above.
   const std::string why_not = first_feasible ? "" : first.Explain();
 
@@ -515,6 +188,12 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
     if (!improved.ok()) return improved.status();
   }
   if (!best.empty()) return best;
+  // The heuristic is not complete: when the repair's cheap checks prove
+  // that no placement exists at all, that proof is the better answer.
+  if (absl::Status proof = repair::CheckAndBound(problem).status();
+      absl::IsFailedPrecondition(proof)) {
+    return proof;
+  }
   if (!first_feasible) return absl::FailedPreconditionError(why_not);
   return absl::InternalError(
       "constructive placement: the split the search found is not valid "
@@ -551,7 +230,7 @@ absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
   }
   if (n == 0) return Assignment{};
   Splitter splitter(problem, std::vector<int>(order.begin(), order.end()));
-  if (!splitter.Feasible(kInf, /*keep_layers=*/false)) {
+  if (!splitter.Feasible(kInf, /*all_counts=*/false)) {
     return absl::NotFoundError("no valid contiguous split of the order exists");
   }
   Evaluator evaluator(problem);

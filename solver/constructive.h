@@ -26,9 +26,10 @@ namespace mcmpart {
 
 // The best valid contiguous split of those topological orders into k = 1..C
 // runs (k = C with use_all_chips), by throughput; deterministic. Pins and
-// colocation groups are honoured when a contiguous split can honour them. With
-// max_hops > 1 the split still keeps every edge within one hop, which is valid
-// for any max_hops but may miss placements that need the longer hops.
+// colocation groups are honoured when a contiguous split can honour them. A
+// tensor may travel up to max_hops chips (paying transit buffers and link
+// time on each chip it crosses), so wide fan-in (embedding tables, experts)
+// spreads over the chips a hop limit allows.
 //
 // Errors: FAILED_PRECONDITION when no valid contiguous split exists, with a
 // message naming what failed: a proof from the checks on single nodes,
@@ -46,8 +47,10 @@ inline absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem) {
 // The best valid contiguous split of one topological `order` of the nodes
 // (chips 0..k-1 take consecutive runs of it), by throughput: the exact
 // optimum of the bottleneck over those splits, ties to fewer chips. Pins,
-// colocation groups and memory are honoured; every edge stays within one
-// hop. Errors: INVALID_ARGUMENT when `order` is not a permutation of the
+// colocation groups, memory and max_hops are honoured. The optimum is exact
+// for max_hops 1, 2 and >= C - 1; for 2 < max_hops < C - 1 the split found
+// is valid but one that only a different history of earlier cuts allows
+// may be missed. Errors: INVALID_ARGUMENT when `order` is not a permutation of the
 // node ids or not topological (naming the edge), NOT_FOUND when no valid
 // split of it exists, CANCELLED when `stop` (may be null) is set.
 // O(C * n * 64) time.

@@ -5,8 +5,9 @@
 // A split cuts the order at positions 0 = s_0 < s_1 < ... < s_k = n, and
 // chip c runs positions [s_c, s_{c+1}). A tensor is in transit over cut s
 // when its producer is before s and its last reader at or after s. Every
-// edge stays within one chip hop when each run reaches past the last reader
-// of anything before its start; a colocation group forbids the cuts inside
+// edge spans at most h chips when each cut s_{i+h} lies past the last reader
+// of anything before s_i (h = 1: each run reaches past the last reader of
+// anything before its start); a colocation group forbids the cuts inside
 // it; a pin keeps its node in the run of its chip. Everything here is
 // indexed by position in the order, cuts by 0..n.
 #ifndef MCMPART_SOLVER_SPLIT_CUTS_H_

@@ -197,6 +197,7 @@ absl::StatusOr<Bounds> CheckAndBound(const Problem& problem) {
   // most max_hops chips before it.
   if (absl::Status s = CheckFanIn(problem); !s.ok()) return s;
   if (absl::Status s = CheckSkips(problem); !s.ok()) return s;
+  if (absl::Status s = CheckReachWindows(problem); !s.ok()) return s;
   if (absl::Status s = CheckPinnedPaths(problem, pins); !s.ok()) return s;
   if (absl::Status s = CheckChipsInUse(problem, sets, pins); !s.ok()) return s;
   return ComputeBounds(problem, sets, pins);

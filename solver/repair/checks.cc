@@ -47,8 +47,8 @@ struct UnionFind {
   std::vector<int> parent;
 };
 
-// The most SRAM any `span` consecutive chips hold (span <= C), and the
-// first of them (may be null).
+}  // namespace
+
 double BestWindow(const Hardware& hw, int span, int* first) {
   double best = 0;
   for (int c = 0; c + span <= hw.num_chips(); ++c) {
@@ -61,6 +61,8 @@ double BestWindow(const Hardware& hw, int span, int* first) {
   }
   return best;
 }
+
+namespace {
 
 bool Over(double need, double have) { return need > MemoryLimit(have); }
 

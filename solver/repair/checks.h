@@ -65,6 +65,20 @@ absl::Status CheckTotalMemory(const Problem& problem);
 // best max_hops + 1 consecutive chips.
 absl::Status CheckFanIn(const Problem& problem);
 
+// Under a hop limit, node v and the nodes within d edges before it (or
+// after it) lie within d * max_hops chips of it, so they share
+// d * max_hops + 1 consecutive chips; for every d that leaves a chip out,
+// they must pack into them: their bytes fit the best such window and, with
+// identical chips, those over half a chip (no two of which share one) are
+// no more than the chips (DLRM's tables, each read through one node, under
+// max_hops 2). Searched from the nodes where branches meet; skipped past a
+// cap on the work.
+absl::Status CheckReachWindows(const Problem& problem);
+
+// The most SRAM any `span` consecutive chips hold (span <= C), and the
+// first of them (may be null).
+double BestWindow(const Hardware& hw, int span, int* first);
+
 // Under a hop limit, the two ends of an edge and every node on a path
 // between them fit the best max_hops + 1 consecutive chips (skipped past a
 // cap on the work).

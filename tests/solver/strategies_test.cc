@@ -232,6 +232,55 @@ TEST(ConstructiveTest, KeepsEveryEdgeWithinOneHop) {
   EXPECT_THAT(*p, ElementsAre(0, 0, 0, 1, 1, 1));
 }
 
+// A chain of 1 ms nodes with one long skip, `from` -> `to`.
+v1::Graph ChainWithLongSkip(int n, int from, int to) {
+  v1::Graph g = Chain(std::vector<double>(n, 1.0));
+  g.mutable_nodes(to)->add_inputs(absl::StrCat("n", from));
+  return g;
+}
+
+TEST(ConstructiveTest, SendsASkipTwoHopsUnderMaxHopsTwo) {
+  // Eight 1 ms nodes, n1 -> n5, four chips. 2 | 2 | 2 | 2 puts n1 on chip 0
+  // and n5 on chip 2: two hops, so 2 ms and 500/s under max_hops 2. Under
+  // max_hops 1, n1..n5 (5 ms) must share two chips, and the best is 3 ms.
+  v1::Hardware hw = Ring(4, 1e9);
+  hw.mutable_constraints()->set_max_hops(2);
+  const Problem two = MakeProblem(ChainWithLongSkip(8, 1, 5), hw);
+  absl::StatusOr<Assignment> p = ConstructPlacement(two);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(*p, ElementsAre(0, 0, 1, 1, 2, 2, 3, 3));
+  // Link 1 carries n3's output and n1's on its way to n5: 2 x (1 us + 1
+  // us latency) = 4 us, far below the 2 ms of compute.
+  EXPECT_NEAR(Throughput(two, *p), 500.0, 1e-9);
+  EXPECT_NEAR(Evaluator(two).Score(*p).comm_s[1], 4e-6, 1e-15);
+
+  hw.mutable_constraints()->set_max_hops(1);
+  const Problem one = MakeProblem(ChainWithLongSkip(8, 1, 5), hw);
+  absl::StatusOr<Assignment> q = ConstructPlacement(one);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_NEAR(Throughput(one, *q), 1000.0 / 3, 1e-9);
+}
+
+TEST(ConstructiveTest, SendsASkipThreeHopsUnderMaxHopsThree) {
+  // Ten 1 ms nodes, n1 -> n7, five chips: 2 | 2 | 2 | 2 | 2 sends n1's
+  // output from chip 0 to chip 3. Under max_hops 2 the seven nodes n1..n7
+  // share three chips: 3 ms at best.
+  v1::Hardware hw = Ring(5, 1e9);
+  hw.mutable_constraints()->set_max_hops(3);
+  const Problem three = MakeProblem(ChainWithLongSkip(10, 1, 7), hw);
+  absl::StatusOr<Assignment> p = ConstructPlacement(three);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(*p, ElementsAre(0, 0, 1, 1, 2, 2, 3, 3, 4, 4));
+  EXPECT_NEAR(Throughput(three, *p), 500.0, 1e-9);
+
+  hw.mutable_constraints()->set_max_hops(2);
+  const Problem two = MakeProblem(ChainWithLongSkip(10, 1, 7), hw);
+  absl::StatusOr<Assignment> q = ConstructPlacement(two);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_TRUE(Evaluator(two).IsValid(*q));
+  EXPECT_NEAR(Throughput(two, *q), 1000.0 / 3, 1e-9);
+}
+
 TEST(ConstructiveTest, StrategyReportsOnceAndConverges) {
   const Problem problem = MakeProblem(Chain({1, 1, 1, 1, 1, 1}), Ring(2, 1e9));
   Constructive strategy;
@@ -420,19 +469,23 @@ TEST(AnnealTest, UsesTheSecondHopWhenAllowed) {
 }
 
 TEST(AnnealTest, StartsFromARepairWhenTheConstructiveFails) {
-  // use_all_chips needs chip 2, but n0 -> n5 then spans two hops: the
-  // constructive (one hop per edge) has no split, the repair solver finds
-  // 2 | 2 | 2 under max_hops = 2.
-  v1::Hardware hw = Ring(3, 1e9);
-  hw.mutable_constraints()->set_max_hops(2);
-  hw.mutable_constraints()->set_use_all_chips(true);
-  const Problem problem = MakeProblem(ChainWithSkip(), hw);
+  // Ten independent nodes pinned to chips 1, 0, 1, 0, ...: a contiguous
+  // split needs an order with every chip-0 node first, which none of the
+  // constructive's orders is; the repair solver places them as pinned.
+  v1::Graph g;
+  g.set_name("pinned");
+  v1::Hardware hw = Ring(2, 1e9);
+  for (int i = 0; i < 10; ++i) {
+    AddNode(&g, absl::StrCat("n", i), 1e9, 0, 1000);
+    (*hw.mutable_constraints()->mutable_pins())[absl::StrCat("n", i)] =
+        i % 2 == 0 ? 1 : 0;
+  }
+  const Problem problem = MakeProblem(g, hw);
   EXPECT_EQ(ConstructPlacement(problem).status().code(),
             absl::StatusCode::kFailedPrecondition);
   absl::StatusOr<StrategyResult> result = RunAnneal(problem, 2000, 1);
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(Evaluator(problem).IsValid(result->best));
-  EXPECT_THAT(result->best, ElementsAre(0, 0, 1, 1, 2, 2));
+  EXPECT_THAT(result->best, ElementsAre(1, 0, 1, 0, 1, 0, 1, 0, 1, 0));
 }
 
 TEST(AnnealTest, LeavesABalancedChainAlone) {
