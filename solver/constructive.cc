@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <optional>
+#include <queue>
 #include <random>
 #include <string>
 #include <vector>
@@ -257,6 +259,31 @@ std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p) {
   for (int v = 0; v < graph.num_nodes(); ++v) order[v] = v;
   std::stable_sort(order.begin(), order.end(),
                    [&p](int a, int b) { return p[a] < p[b]; });
+  return order;
+}
+
+std::vector<int> OrderByChips(const Graph& graph, absl::Span<const int> chips) {
+  const int n = graph.num_nodes();
+  std::vector<int> indegree(n), order;
+  order.reserve(n);
+  // Ready nodes by (proposed chip, id): a min-heap of packed keys.
+  auto key = [&chips](int v) {
+    return (static_cast<int64_t>(chips[v]) << 32) | static_cast<uint32_t>(v);
+  };
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>>
+      ready;
+  for (int v = 0; v < n; ++v) {
+    indegree[v] = static_cast<int>(graph.predecessors(v).size());
+    if (indegree[v] == 0) ready.push(key(v));
+  }
+  while (!ready.empty()) {
+    const int v = static_cast<int>(ready.top() & 0xffffffff);
+    ready.pop();
+    order.push_back(v);
+    for (int w : graph.successors(v)) {
+      if (--indegree[w] == 0) ready.push(key(w));
+    }
+  }
   return order;
 }
 

@@ -50,8 +50,8 @@ inline absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem) {
 // colocation groups, memory and max_hops are honoured. The optimum is exact
 // for max_hops 1, 2 and >= C - 1; for 2 < max_hops < C - 1 the split found
 // is valid but one that only a different history of earlier cuts allows
-// may be missed. Errors: INVALID_ARGUMENT when `order` is not a permutation of the
-// node ids or not topological (naming the edge), NOT_FOUND when no valid
+// may be missed. Errors: INVALID_ARGUMENT when `order` is not a permutation of
+// the node ids or not topological (naming the edge), NOT_FOUND when no valid
 // split of it exists, CANCELLED when `stop` (may be null) is set.
 // O(C * n * 64) time.
 absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
@@ -62,6 +62,16 @@ absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
 // placement with p(u) <= p(v) on every edge this is a topological order in
 // which `p` is a contiguous split. `p` must have one entry per node.
 std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p);
+
+// A topological order that follows a proposed chip per node (which need
+// not be valid: `chips` may break acyclic dataflow, max_hops or memory):
+// Kahn's algorithm taking, among the ready nodes, the one with the
+// smallest proposed chip, ties to the smaller id. For a placement with
+// p(u) <= p(v) on every edge it is OrderOfPlacement(p). This is how a
+// proposal becomes a valid placement fast: SplitOrder of this order keeps
+// the proposal's grouping and sequence of nodes and places the chip
+// boundaries exactly. `chips` must have one entry per node. O((V + E) log V).
+std::vector<int> OrderByChips(const Graph& graph, absl::Span<const int> chips);
 
 // Keeps the node order the placement induces and moves the chip boundaries
 // along it (possibly using more or fewer chips): SplitOrder over

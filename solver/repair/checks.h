@@ -71,7 +71,8 @@ absl::Status CheckFanIn(const Problem& problem);
 // they must pack into them: their bytes fit the best such window and, with
 // identical chips, those over half a chip (no two of which share one) are
 // no more than the chips (DLRM's tables, each read through one node, under
-// max_hops 2). Searched from the nodes where branches meet; skipped past a
+// max_hops 2). First, on the whole module: the nodes over half a chip are
+// no more than the chips. Searched from the nodes where branches meet; skipped past a
 // cap on the work.
 absl::Status CheckReachWindows(const Problem& problem);
 

@@ -91,6 +91,27 @@ absl::Status Packs(const Problem& problem, int v, int d, bool before,
   return absl::OkStatus();
 }
 
+// With identical chips: the nodes over half a chip are no more than the
+// chips.
+absl::Status PacksOnAllChips(const Problem& problem) {
+  const Hardware& hw = problem.hardware();
+  if (!hw.identical_chips()) return absl::OkStatus();
+  const double half = MemoryLimit(hw.chip(0).sram_bytes) / 2;
+  std::vector<int> big;
+  for (int v = 0; v < problem.num_nodes(); ++v) {
+    if (problem.resident_bytes(v) > half) big.push_back(v);
+  }
+  if (static_cast<int>(big.size()) <= problem.num_chips()) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat(big.size(), " nodes need more than half of a chip's ",
+                   FormatBytes(hw.chip(0).sram_bytes), " of SRAM each (",
+                   Names(problem.graph(), big, problem),
+                   "), so no two of them share a chip, and there are ",
+                   problem.num_chips(), " chips"));
+}
+
 }  // namespace
 
 absl::Status CheckReachWindows(const Problem& problem) {
@@ -99,8 +120,11 @@ absl::Status CheckReachWindows(const Problem& problem) {
   const int n = g.num_nodes();
   const int chips = problem.num_chips();
   const int hops = problem.max_hops();
+  // The whole module first: the total-memory check sums the bytes, this
+  // counts the nodes no two of which share a chip.
+  if (absl::Status s = PacksOnAllChips(problem); !s.ok()) return s;
   // The largest radius whose window leaves a chip out: wider windows are
-  // the total-memory check.
+  // the whole module's.
   const int max_d = (chips - 2) / hops;
   if (max_d < 1) return absl::OkStatus();
   std::vector<Window> windows(max_d + 1);

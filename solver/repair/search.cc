@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "solver/constructive.h"
 #include "solver/evaluator.h"
 #include "solver/repair/bounds.h"
 #include "solver/repair/explain.h"
@@ -89,6 +90,9 @@ class Driver {
   // The best contiguous split, in well under a millisecond on the shared
   // graphs; it becomes the incumbent and the guide.
   void WarmStart();
+  // The warm start's fallback: SplitOrder of the candidate's order
+  // (OrderByChips), else ConstructPlacement. False when neither is valid.
+  bool SplitStart(std::vector<int>* p);
   // Branch and bound per `spec` below the incumbent and above the cut's
   // bound; takes any better placement as the incumbent.
   SearchResult RunPhase(SearchSpec spec, absl::Time phase_end, int64_t slice);
@@ -152,14 +156,31 @@ void Driver::PrepareInstance(Bounds bounds) {
 void Driver::WarmStart() {
   std::vector<int> p;
   int64_t cost = 0;
-  if (ContiguousSplit(in_, deadline_, options_.stop, &p, &cost) &&
-      eval_.IsValid(p)) {
+  bool found = ContiguousSplit(in_, deadline_, options_.stop, &p, &cost) &&
+               eval_.IsValid(p);
+  // The nearest split keeps every edge within one hop along the id order;
+  // where none exists (wide fan-in, long hops) the best split of the order
+  // the candidate proposes, else the constructive placement, is a valid
+  // start: milliseconds, against a search that may not find one in time.
+  if (!found) found = SplitStart(&p);
+  if (found) {
     best_ = std::move(p);
     best_cost_ = ScaledCost(in_, best_);
     have_ = true;
     in_.guide = best_;
     result_.first_solution_time = absl::Now() - start_;
   }
+}
+
+bool Driver::SplitStart(std::vector<int>* p) {
+  std::vector<int> proposed(candidate_.begin(), candidate_.end());
+  for (int& chip : proposed) chip = std::max(chip, 0);  // free nodes first
+  absl::StatusOr<Assignment> split = SplitOrder(
+      problem_, OrderByChips(problem_.graph(), proposed), options_.stop);
+  if (!split.ok()) split = ConstructPlacement(problem_, options_.stop);
+  if (!split.ok() || !eval_.IsValid(*split)) return false;
+  *p = *std::move(split);
+  return true;
 }
 
 absl::StatusOr<RepairResult> Driver::Run() {
