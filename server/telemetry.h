@@ -63,6 +63,8 @@ class Telemetry : public JobEvents,
   void OnJobResumed() override;
   void OnLeaseExpired() override;
   void OnSharedCacheHit() override;
+  // Also JobEvents::OnJoined: joins on this replica and through the store
+  // are one count.
   void OnJoined() override;
   void OnStoreStats(const store::StoreStats& stats) override;
 
