@@ -82,6 +82,7 @@ std::shared_ptr<Job> JobManager::JoinRemote(const std::shared_ptr<Job>& job,
   }
   // The leader is unknown or the store unreachable: search here.
   if (!leader.ok() || (*leader)->ending()) return nullptr;
+  if (events_) events_->OnJoined();
   if (Shared(**leader)) return *std::move(leader);
   absl::MutexLock lock(&mu_);
   Follow(job, *std::move(leader), clock_.Now());

@@ -269,8 +269,8 @@ class JobEvents {
   virtual ~JobEvents() = default;
   virtual void OnRejected() {}
   virtual void OnCacheHit() {}
-  // A request that got a search already running on this replica (the
-  // recorder reports those joined through the store).
+  // A request that got a search already running, on this replica or
+  // (through the store) on another.
   virtual void OnJoined() {}
   virtual void OnLoad(int queued, int running) {}
   virtual void OnStarted(const JobSnapshot& job, absl::Duration waited) {}

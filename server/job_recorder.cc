@@ -301,7 +301,6 @@ std::string JobRecorder::ClaimSearch(const std::string& key,
       store_->ClaimSearch(key, job_id, options_.replica, options_.lease_ttl);
   NoteStatus(claim.status());
   if (!claim.ok() || claim->owned) return "";
-  if (events_) events_->OnJoined();
   return claim->job_id;
 }
 

@@ -51,8 +51,6 @@ class RecorderEvents {
   // A job found with its lease lapsed (its replica died or was drained).
   virtual void OnLeaseExpired() {}
   virtual void OnSharedCacheHit() {}
-  // A request that joined the search another job runs for its problem.
-  virtual void OnJoined() {}
   virtual void OnStoreStats(const store::StoreStats& stats) {}
 };
 
