@@ -75,7 +75,8 @@ absl::StatusOr<std::shared_ptr<Job>> JobManager::Submit(JobSpec spec) {
       cached == nullptr ||
       (spec.keep_improving && !cached->evaluation().proved_optimal());
   // Only a search is joined: a cache hit that ends at once is not one.
-  const bool joinable = run && !spec.cache_key.empty();
+  const bool joinable =
+      options_.join_searches && run && !spec.cache_key.empty();
   const std::string key = spec.cache_key;
   JobRecorder* recorder = recorder_for_remote();
   std::shared_ptr<Job> job, joined;

@@ -10,9 +10,10 @@
 // after they end (for WatchJob/GetJob/ListJobs), Partition's ("call jobs")
 // are dropped from the table when they end.
 //
-// In-flight joins. A problem (JobSpec::cache_key) is searched once at a
-// time, however many requests ask for it, on this replica and, with a
-// recorder, on every replica sharing the store:
+// In-flight joins (JobManagerOptions::join_searches, on in mcmpart-server).
+// A problem (JobSpec::cache_key) is searched once at a time, however many
+// requests ask for it, on this replica and, with a recorder, on every
+// replica sharing the store:
 //  * the first request's job leads: it claims the key (in the store too)
 //    and is recorded there, a call job as well (under an id starting with
 //    kCallJobIdPrefix, hidden from listings) so that other replicas can
@@ -256,6 +257,12 @@ struct JobManagerOptions {
   // How often deadlines and retention are checked; bounds how late a
   // deadline stop can be on top of the work's own 100 ms.
   absl::Duration janitor_period = absl::Milliseconds(10);
+  // In-flight joins (above): a request for a problem a job already
+  // searches gets that search. false: every request searches on its own,
+  // with or without a recorder (an embedder that wants each request
+  // measured or run apart; the in-process server tests). mcmpart-server
+  // turns it on.
+  bool join_searches = false;
   // Where job times, deadlines and retention are read; null = RealClock().
   // Must outlive the manager.
   const Clock* clock = nullptr;

@@ -65,6 +65,7 @@ JobManagerOptions Options() {
   JobManagerOptions o;
   o.workers = 2;
   o.max_queue = 4;
+  o.join_searches = true;
   return o;
 }
 
@@ -239,6 +240,21 @@ TEST(JobJoinsTest, ASubmittedJobFollowsACallUnderItsOwnId) {
   EXPECT_EQ(f.final_update->job_id(), (*follower)->id());
   EXPECT_EQ(f.final_update->evaluation().throughput_per_s(), 10);
   EXPECT_EQ(runs, 1);
+}
+
+// Without join_searches every request searches: the in-process server
+// tests rely on it.
+TEST(JobJoinsTest, WithoutJoinSearchesEveryRequestSearches) {
+  JobManagerOptions o = Options();
+  o.join_searches = false;
+  JobManager jobs(o, nullptr);
+  std::atomic<int> runs{0};
+  auto first = jobs.Submit(Call(Work(&runs, 10, absl::Milliseconds(100))));
+  auto second = jobs.Submit(Call(Work(&runs, 10, absl::Milliseconds(100))));
+  ASSERT_TRUE(first.ok() && second.ok());
+  WaitDone(**first);
+  WaitDone(**second);
+  EXPECT_EQ(runs, 2);
 }
 
 TEST(JobJoinsTest, TwoSubmittedJobsForOneProblemAreOneJob) {
