@@ -216,6 +216,29 @@ absl::StatusOr<JobSpec> Engine::PrepareResume(
   return spec;
 }
 
+std::function<absl::StatusOr<JobWork>(const v1::Placement*, absl::Duration,
+                                      int64_t)>
+Engine::Restarter(std::shared_ptr<const v1::PartitionRequest> request) const {
+  // A copy of what PrepareSearch reads, not this engine: a follower may
+  // continue after the engine is gone (the registry outlives the jobs).
+  return [options = options_, strategies = strategies_,
+          request = std::move(request)](
+             const v1::Placement* warm, absl::Duration time_left,
+             int64_t samples_used) -> absl::StatusOr<JobWork> {
+    v1::PartitionRequest rest = *request;
+    rest.mutable_budget()->set_time_s(
+        std::max(0.05, absl::ToDoubleSeconds(time_left)));
+    if (rest.budget().samples() > 0) {
+      rest.mutable_budget()->set_samples(
+          std::max<int64_t>(1, rest.budget().samples() - samples_used));
+    }
+    absl::StatusOr<JobSpec> spec =
+        Engine(options, strategies, nullptr).PrepareSearch(rest, warm);
+    if (!spec.ok()) return spec.status();
+    return std::move(spec->work);
+  };
+}
+
 absl::StatusOr<JobSpec> Engine::PrepareSearch(
     const v1::PartitionRequest& request, const v1::Placement* warm) const {
   absl::StatusOr<ResolvedProblem> resolved = ResolveProblem(request.problem());
@@ -257,6 +280,8 @@ absl::StatusOr<JobSpec> Engine::PrepareSearch(
   spec.work = SearchWork(resolved->problem, *std::move(made), *budget, sr.name,
                          options_.publish_interval);
   spec.request = std::make_shared<const v1::PartitionRequest>(request);
+  spec.time_budget = budget->time;
+  spec.restart = Restarter(spec.request);
   return spec;
 }
 

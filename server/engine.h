@@ -5,6 +5,7 @@
 #ifndef MCMPART_SERVER_ENGINE_H_
 #define MCMPART_SERVER_ENGINE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -110,6 +111,11 @@ class Engine {
   int repairs_running() const;
 
  private:
+  // JobSpec::restart for `request`: PrepareSearch again with the time
+  // left and a warm start.
+  std::function<absl::StatusOr<JobWork>(const v1::Placement*, absl::Duration,
+                                        int64_t)>
+  Restarter(std::shared_ptr<const v1::PartitionRequest> request) const;
   // NOT_FOUND for a policy the registry does not have ("" is the default).
   absl::Status CheckPolicyKnown(const std::string& policy) const;
   absl::StatusOr<v1::RepairReport> RunRepair(const v1::RepairRequest& request,

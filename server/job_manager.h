@@ -7,11 +7,34 @@
 // job snapshots into messages, and the engine supplies the work.
 //
 // Every search the server runs is a job: SubmitJob's jobs are retained
-// after they end (for WatchJob/GetJob/ListJobs), Partition's are dropped
-// from the table when they end (their caller holds the only reference).
+// after they end (for WatchJob/GetJob/ListJobs), Partition's ("call jobs")
+// are dropped from the table when they end.
+//
+// In-flight joins (JobManagerOptions::join_searches, on in mcmpart-server).
+// A problem (JobSpec::cache_key) is searched once at a time, however many
+// requests ask for it, on this replica and, with a recorder, on every
+// replica sharing the store:
+//  * the first request's job leads: it claims the key (in the store too)
+//    and is recorded there, a call job as well (under an id starting with
+//    kCallJobIdPrefix, hidden from listings) so that other replicas can
+//    follow it;
+//  * a later request for a submitted job's search gets that job itself;
+//  * a later request for a call job's search gets a follower: a job of its
+//    own that runs no search while it copies the leader's progress, and
+//    ends with the leader's final result.
+// A call job is held by its caller and by each follower on this replica;
+// its caller going away cancels it only when nobody else holds it. When a
+// leader ends before its own budget (its caller went away, its deadline
+// passed, or its replica drained or died: end reason "cancelled",
+// "deadline" or "shutdown"), a follower that still has budget and time
+// before its own deadline continues the search itself, from the leader's
+// best (JobSpec::restart), with what is left of its own budget. A follower
+// thus never ends with less than the leader's best; its own deadline,
+// cancel and drain apply to it as to any job.
 #ifndef MCMPART_SERVER_JOB_MANAGER_H_
 #define MCMPART_SERVER_JOB_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -109,6 +132,17 @@ struct JobSpec {
   // under it too: it answers every later request for the problem, whatever
   // the strategy, and ends it at once (nothing better exists).
   std::string problem_key;
+  // The work's time budget, for a follower that continues a search: it
+  // spends what is left of it (InfiniteDuration = unknown).
+  absl::Duration time_budget = absl::InfiniteDuration();
+  // The same search built again, starting from `warm` (may be null), with
+  // `time_left` of time budget and `samples_used` counted against a
+  // samples budget: how a follower continues when its leader stopped
+  // early. Null: the follower runs `work` as it is.
+  std::function<absl::StatusOr<JobWork>(const v1::Placement* warm,
+                                        absl::Duration time_left,
+                                        int64_t samples_used)>
+      restart;
   // On a cache hit: true runs the work anyway (publishing only better
   // placements), false ends the job at once with end_reason "cached".
   bool keep_improving = false;
@@ -117,6 +151,12 @@ struct JobSpec {
   // false: drop the job from the table when it ends (plain calls).
   bool retained = true;
 };
+
+// Ids of call jobs (Partition) start with this, those of submitted jobs
+// with "job-": a call job is in the store only so that other replicas can
+// follow its search, and listings leave it out.
+inline constexpr absl::string_view kCallJobIdPrefix = "call-";
+bool IsCallJobId(absl::string_view id);
 
 // A consistent copy of a job's state. Cheap: the updates are shared.
 struct JobSnapshot {
@@ -176,6 +216,8 @@ class Job {
   // this call set it.
   bool RequestStop(StopCause cause);
   StopCause stop_cause() const;
+  // Ended, or asked to stop: no longer one to join.
+  bool ending() const;
   bool Publish(v1::PartitionUpdate update, bool from_cache);
   // Puts a proved bound (seconds, see WorkResult::bound_s) into the best
   // placement's evaluation; no new update for watchers (the final one
@@ -189,6 +231,11 @@ class Job {
   bool remote_ = false;
   JobSpec spec_;  // work is released once the job has ended
   StopToken stop_;
+  // In the store (JobRecorder::Created), for the end to be written.
+  std::atomic<bool> recorded_{false};
+  // A follower queued to continue its leader's search (set by the manager
+  // under its lock before the job is queued).
+  bool continuation_ = false;
 
   mutable absl::Mutex mu_;
   StopCause cause_ ABSL_GUARDED_BY(mu_) = StopCause::kNone;
@@ -210,6 +257,12 @@ struct JobManagerOptions {
   // How often deadlines and retention are checked; bounds how late a
   // deadline stop can be on top of the work's own 100 ms.
   absl::Duration janitor_period = absl::Milliseconds(10);
+  // In-flight joins (above): a request for a problem a job already
+  // searches gets that search. false: every request searches on its own,
+  // with or without a recorder (an embedder that wants each request
+  // measured or run apart; the in-process server tests). mcmpart-server
+  // turns it on.
+  bool join_searches = false;
   // Where job times, deadlines and retention are read; null = RealClock().
   // Must outlive the manager.
   const Clock* clock = nullptr;
@@ -223,6 +276,9 @@ class JobEvents {
   virtual ~JobEvents() = default;
   virtual void OnRejected() {}
   virtual void OnCacheHit() {}
+  // A request that got a search already running, on this replica or
+  // (through the store) on another.
+  virtual void OnJoined() {}
   virtual void OnLoad(int queued, int running) {}
   virtual void OnStarted(const JobSnapshot& job, absl::Duration waited) {}
   // `samples` and `elapsed_s` of the whole run (0 when it never ran).
@@ -255,9 +311,19 @@ class JobManager {
 
   // Queues a job and returns it at once. On a cache hit the job already
   // holds the cached placement (and, without keep_improving, has ended).
+  // When a job already searches the problem (see "In-flight joins" above)
+  // it returns that job (a submitted one, maybe of another replica) or a
+  // follower of it (a call job's); a follower is retained as `spec` says.
+  // A call job (retained = false) that is returned is held once by the
+  // caller: give it back with Release.
   // Errors: RESOURCE_EXHAUSTED when the queue is full (the message gives the
   // limit); UNAVAILABLE after Drain; INVALID_ARGUMENT without work.
   absl::StatusOr<std::shared_ptr<Job>> Submit(JobSpec spec);
+
+  // The caller of a call job went away (`cause`: kCancelled or
+  // kDeadline): cancels the job unless a follower still holds it, in which
+  // case it runs on for the follower. For any other job, Cancel.
+  void Release(Job& job, StopCause cause);
 
   // NOT_FOUND for an id that is unknown or no longer retained. Without a
   // recorder jobs are kept in memory (a restarted server knows none of its
@@ -282,8 +348,8 @@ class JobManager {
   // tells a client to retry on another replica. Returns at once; see
   // WaitIdle.
   void Drain(absl::Duration grace);
-  // Waits until no job is queued or running, or `deadline`; returns whether
-  // the manager is idle.
+  // Waits until no job is queued, running or following, or `deadline`;
+  // returns whether the manager is idle.
   bool WaitIdle(absl::Time deadline) const;
 
   int queued() const;
@@ -299,12 +365,59 @@ class JobManager {
   // After a job ended: table and retention bookkeeping.
   void OnJobEnded(const std::shared_ptr<Job>& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Offers a job's final best to both caches (this process's and the
+  // store's).
+  void CacheResult(const Job& job);
   void CacheStore(const std::string& key,
                   std::shared_ptr<const v1::PartitionUpdate> best)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<const v1::PartitionUpdate> CacheLookup(const std::string& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string NewId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewId(bool retained) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CancelLocked(Job& job, StopCause cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // In-flight joins (job_joins.cc).
+  struct Follower {
+    std::shared_ptr<Job> job;
+    std::shared_ptr<Job> leader;  // a local job or a mirror of the store's
+    uint64_t seen_version = 0;
+  };
+  // A local search `spec` can join: the job itself (a submitted one) or a
+  // new follower of it (then `*follows` is set and `spec` moved from); null
+  // when none runs.
+  std::shared_ptr<Job> JoinLocal(JobSpec& spec, absl::Time now, bool* follows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Claims `job`'s search in the store; when another replica's job holds
+  // it, returns that job (submitted) or `job` made its follower (a call
+  // job's). Null: `job` searches.
+  std::shared_ptr<Job> JoinRemote(const std::shared_ptr<Job>& job,
+                                  JobRecorder& recorder);
+  // Blocks while the claim of `key` is being asked of the store.
+  void AwaitResolved(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Follow(const std::shared_ptr<Job>& job, std::shared_ptr<Job> leader,
+              absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One janitor pass over the followers.
+  void FollowTick(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Copies the leader's progress; returns true when the follower is done
+  // following (ended, or queued to continue).
+  bool FollowStep(Follower& f, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LeaderEnded(Follower& f, const JobSnapshot& leader, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a follower that is still following (cancel, deadline, drain);
+  // returns false when `job` is none.
+  bool EndFollower(Job& job, StopCause cause, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A follower lets go of its leader; the leader's last holder going
+  // cancels it.
+  void Detach(const std::shared_ptr<Job>& leader)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The work of a follower that continues: its search again, warm-started
+  // from its best, with the budget it has left; claims the search in the
+  // store so that other replicas join it.
+  JobWork ContinuationWork(const std::shared_ptr<Job>& job,
+                           const JobSnapshot& snap);
   void ReportLoad() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   JobRecorder* recorder_for_remote() const {
     absl::MutexLock lock(&mu_);
@@ -337,6 +450,18 @@ class JobManager {
   std::deque<std::shared_ptr<Job>> ended_ ABSL_GUARDED_BY(mu_);
   // Jobs currently running, for deadlines and drain.
   std::vector<std::shared_ptr<Job>> active_ ABSL_GUARDED_BY(mu_);
+  // In-flight joins: by cache key, the local job a new request for the
+  // problem joins (a leader, a follower, or a mirror of another replica's
+  // submitted job); `resolving` while the store is asked who leads.
+  struct Inflight {
+    std::weak_ptr<Job> job;
+    bool resolving = false;
+  };
+  absl::flat_hash_map<std::string, Inflight> inflight_ ABSL_GUARDED_BY(mu_);
+  // Holders of local call jobs: the caller until Release, and each
+  // follower.
+  absl::flat_hash_map<const Job*, int> holders_ ABSL_GUARDED_BY(mu_);
+  std::list<Follower> followers_ ABSL_GUARDED_BY(mu_);
 
   // LRU result cache: key -> best update; lru_ front is the most recent.
   struct CacheEntry {

@@ -190,6 +190,10 @@ void JobRecorder::WatchCancel(const std::string& id, Local& local) {
 void JobRecorder::Created(const std::shared_ptr<Job>& job) {
   Local local;
   local.job = job;
+  // A call job leaves the manager's table when it ends, and its caller may
+  // drop it at once: held here until its end is in the store, so that the
+  // replicas following it learn how it ended.
+  if (!job->spec().retained) local.hold = job;
   if (Create(job, local)) WatchCancel(job->id(), local);
   absl::MutexLock lock(&mu_);
   local_[job->id()] = std::move(local);
@@ -272,7 +276,22 @@ absl::StatusOr<std::vector<JobSnapshot>> JobRecorder::List(int limit) {
   if (!records.ok()) return records.status();
   std::vector<JobSnapshot> out;
   out.reserve(records->size());
-  for (const store::JobRecord& r : *records) out.push_back(SnapshotOf(r));
+  bool hidden = false;
+  for (const store::JobRecord& r : *records) {
+    // Call jobs are in the store for their followers, not for listings.
+    if (IsCallJobId(r.id)) {
+      hidden = true;
+      continue;
+    }
+    out.push_back(SnapshotOf(r));
+  }
+  // A page short by the hidden ones: the whole list, cut to the limit.
+  if (hidden && limit > 0 && static_cast<int>(out.size()) < limit) {
+    absl::StatusOr<std::vector<JobSnapshot>> all = List(0);
+    if (!all.ok()) return all.status();
+    if (static_cast<int>(all->size()) > limit) all->resize(limit);
+    return all;
+  }
   return out;
 }
 
@@ -282,7 +301,6 @@ std::string JobRecorder::ClaimSearch(const std::string& key,
       store_->ClaimSearch(key, job_id, options_.replica, options_.lease_ttl);
   NoteStatus(claim.status());
   if (!claim.ok() || claim->owned) return "";
-  if (events_) events_->OnJoined();
   return claim->job_id;
 }
 
@@ -307,7 +325,7 @@ void JobRecorder::CachePut(const std::string& key,
 }
 
 bool JobRecorder::Write(const std::string& id, Local& local, absl::Time now) {
-  std::shared_ptr<Job> job = local.job.lock();
+  std::shared_ptr<Job> job = local.hold ? local.hold : local.job.lock();
   if (job == nullptr) return false;
   if (!local.created) {
     if (!Create(job, local)) return true;  // the store is down: later
@@ -318,8 +336,10 @@ bool JobRecorder::Write(const std::string& id, Local& local, absl::Time now) {
   const std::string& claim_key = job->spec().cache_key;
   if (snap.done()) {
     if (!claim_key.empty()) store_->ReleaseSearch(claim_key, id).IgnoreError();
-    // A drain stopped it: another replica finishes it.
-    const bool hand_back = snap.end_reason == "shutdown";
+    // A drain stopped it: another replica finishes it. Not a call job: its
+    // caller is gone with this replica (its followers continue it).
+    const bool hand_back =
+        snap.end_reason == "shutdown" && job->spec().retained;
     if (hand_back) progress = HandedBack(std::move(progress));
     absl::Status s = store_->UpdateJob(id, options_.replica, progress).status();
     if (s.ok() && hand_back) s = store_->ReleaseLease(id, options_.replica);
@@ -425,6 +445,20 @@ void JobRecorder::ClaimOrphans() {
   if (!orphans.ok()) return;
   for (store::JobRecord& record : *orphans) {
     if (events_) events_->OnLeaseExpired();
+    if (IsCallJobId(record.id)) {
+      // A call job's caller was connected to the replica that died: nobody
+      // waits for its answer but its followers, which continue the search
+      // themselves once it has ended.
+      NoteStatus(store_
+                     ->UpdateJob(record.id, options_.replica,
+                                 EndedProgress(record.progress,
+                                               absl::UnavailableError(
+                                                   "the replica running "
+                                                   "this call went away"),
+                                               "shutdown"))
+                     .status());
+      continue;
+    }
     if (record.cancel_requested) {
       NoteStatus(
           store_

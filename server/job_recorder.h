@@ -51,8 +51,6 @@ class RecorderEvents {
   // A job found with its lease lapsed (its replica died or was drained).
   virtual void OnLeaseExpired() {}
   virtual void OnSharedCacheHit() {}
-  // A request that joined the search another job runs for its problem.
-  virtual void OnJoined() {}
   virtual void OnStoreStats(const store::StoreStats& stats) {}
 };
 
@@ -75,6 +73,10 @@ class JobRecorder {
   // For the job manager (job_manager.h). Created is synchronous (the job is
   // in the store when the caller learns its id, unless the store is down:
   // then it is written when the store returns); Ended only notes the job.
+  // A call job (not retained: one that leads a search others may follow)
+  // is held until its end is written; listings leave it out, and when its
+  // replica dies, the replica that finds it ends it ("shutdown") instead of
+  // resuming it.
   void Created(const std::shared_ptr<Job>& job);
   void Ended(const std::shared_ptr<Job>& job);
   // A job of any replica, followed through the store while someone holds
@@ -104,6 +106,8 @@ class JobRecorder {
   // One job of this replica, as last written.
   struct Local {
     std::weak_ptr<Job> job;
+    // A call job, held until its end is written.
+    std::shared_ptr<Job> hold;
     bool created = false;  // CreateJob succeeded
     uint64_t written_version = 0;
     absl::Time lease_renewed = absl::InfinitePast();

@@ -299,8 +299,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PartitionerService::Partition(
       absl::StatusOr<std::shared_ptr<Job>> job =
           jobs_->Submit(*std::move(spec));
       if (!job.ok()) return ToGrpcStatus(job.status());
-      // A call that joined another's search (a submitted job) only
-      // watches it: going away must not cancel it.
+      // A call that joined a submitted job's search only watches it:
+      // going away must not cancel it. Its own job, or its follower of
+      // another call's, it holds (JobManager::Release when it goes).
       const bool owns = !(*job)->spec().retained;
       stream->Attach(*std::move(job), owns, deadline);
       return grpc::Status::OK;

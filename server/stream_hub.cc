@@ -63,11 +63,12 @@ bool JobStream::Pump(JobManager* jobs) {
   if (write_in_flight_) return false;
   if (cancelled_ || write_failed_) {
     // The client is gone (cancel, deadline or disconnect). A plain call's
-    // work is worth nothing now; a job's lives on for other watchers.
+    // work is worth nothing now unless a follower holds it; a submitted
+    // job's lives on for other watchers.
     const bool deadline = absl::Now() >= deadline_;
     if (owns_job_) {
-      jobs->Cancel(*job_,
-                   deadline ? StopCause::kDeadline : StopCause::kCancelled);
+      jobs->Release(*job_,
+                    deadline ? StopCause::kDeadline : StopCause::kCancelled);
     }
     FinishWith(
         write_failed_ && !cancelled_

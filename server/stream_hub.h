@@ -47,9 +47,11 @@ class JobStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void FinishEarly(grpc::Status status);
 
   // Hands the stream to the hub, which writes `job`'s improving updates
-  // and the final one, then the job's status. With `owns_job` (Partition)
-  // a client that goes away (cancel, deadline or disconnect) cancels the
-  // job; otherwise the job lives on for other watchers.
+  // and the final one, then the job's status. With `owns_job` (a Partition
+  // call's own job, or its follower) the stream holds the job once: a
+  // client that goes away (cancel, deadline or disconnect) releases it
+  // (JobManager::Release), which cancels it unless a follower of another
+  // call still holds it; otherwise the job lives on for other watchers.
   void Attach(std::shared_ptr<Job> job, bool owns_job, absl::Time deadline);
 
   // Whether the client cancelled the call or went away.

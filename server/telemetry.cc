@@ -209,8 +209,10 @@ Telemetry::Telemetry(bool log_jobs)
                              .Add({})),
       joins_(prometheus::BuildCounter()
                  .Name("mcmpart_inflight_joins_total")
-                 .Help("Submitted jobs that joined the search another job "
-                       "was already running for their problem.")
+                 .Help("Requests (Partition calls and submitted jobs) "
+                       "that joined the search another request was already "
+                       "running for their problem, here or on another "
+                       "replica.")
                  .Register(*registry_)
                  .Add({})),
       store_calls_(prometheus::BuildGauge()

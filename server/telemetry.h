@@ -53,6 +53,7 @@ class Telemetry : public JobEvents,
   // JobEvents.
   void OnRejected() override;
   void OnCacheHit() override;
+  void OnJoined() override;
   void OnLoad(int queued, int running) override;
   void OnStarted(const JobSnapshot& job, absl::Duration waited) override;
   void OnFinished(const JobSnapshot& job, int64_t samples,
@@ -63,7 +64,6 @@ class Telemetry : public JobEvents,
   void OnJobResumed() override;
   void OnLeaseExpired() override;
   void OnSharedCacheHit() override;
-  void OnJoined() override;
   void OnStoreStats(const store::StoreStats& stats) override;
 
   // EngineEvents.

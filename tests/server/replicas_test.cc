@@ -7,14 +7,17 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "mcmpart/v1/partitioner.grpc.pb.h"
 #include "solver/graph_io.h"
@@ -216,6 +219,219 @@ TEST(ReplicasTest, APartitionCallJoinsASubmittedSearchOfItsProblem) {
   v1::ListJobsResponse list;
   ASSERT_TRUE(a.Stub()->ListJobs(&list_ctx, v1::ListJobsRequest(), &list).ok());
   EXPECT_EQ(list.jobs_size(), 1);
+}
+
+// What one Partition call received.
+struct Streamed {
+  std::vector<v1::PartitionUpdate> updates;
+  grpc::Status status;
+  const v1::PartitionUpdate& last() const { return updates.back(); }
+};
+
+// Runs a Partition call to its end; `on_update` (may be empty) sees each
+// update as it arrives.
+Streamed Stream(const ServerProcess& s, grpc::ClientContext* ctx,
+                const v1::PartitionRequest& r,
+                const std::function<void(const v1::PartitionUpdate&)>&
+                    on_update = nullptr) {
+  Streamed out;
+  auto reader = s.Stub()->Partition(ctx, r);
+  v1::PartitionUpdate u;
+  while (reader->Read(&u)) {
+    out.updates.push_back(u);
+    if (on_update) on_update(u);
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+// Searches started on a worker, on one server: the count of its queue-wait
+// histogram, one observation per search run.
+double SearchesRun(const ServerProcess& s) {
+  return s.Metric("mcmpart_queue_wait_seconds_count");
+}
+
+// The placement's evaluation by the server, to check what a call returned.
+v1::Evaluation Evaluate(const ServerProcess& s, const v1::Placement& p) {
+  v1::EvaluateRequest r;
+  *r.mutable_problem() = Job("random", 1).request().problem();
+  *r.mutable_placement() = p;
+  grpc::ClientContext ctx;
+  v1::Evaluation e;
+  EXPECT_TRUE(s.Stub()->Evaluate(&ctx, r, &e).ok());
+  return e;
+}
+
+void ExpectSameAnswer(const Streamed& x, const Streamed& y) {
+  ASSERT_TRUE(x.status.ok()) << x.status.error_message();
+  ASSERT_TRUE(y.status.ok()) << y.status.error_message();
+  ASSERT_FALSE(x.updates.empty());
+  ASSERT_FALSE(y.updates.empty());
+  EXPECT_TRUE(x.last().final());
+  EXPECT_TRUE(y.last().final());
+  EXPECT_EQ(x.last().end_reason(), "budget");
+  EXPECT_EQ(y.last().end_reason(), "budget");
+  EXPECT_EQ(x.last().evaluation().throughput_per_s(),
+            y.last().evaluation().throughput_per_s());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      x.last().placement(), y.last().placement()));
+  // A plain call has no job to name.
+  EXPECT_EQ(x.last().job_id(), "");
+  EXPECT_EQ(y.last().job_id(), "");
+}
+
+// The gap the submitted jobs' joins left: two plain Partition calls for one
+// problem at once, on two replicas, run one search.
+TEST(ReplicasTest, TwoPartitionCallsAtOnceOnTwoReplicasAreSearchedOnce) {
+  store::testing::RedisServer redis;
+  ASSERT_TRUE(redis.Start());
+  ServerProcess a(Replica(redis.spec(), "a"));
+  ServerProcess b(Replica(redis.spec(), "b"));
+  ASSERT_TRUE(a.started() && b.started());
+  const v1::PartitionRequest r = Job("random", 2).request();
+  Streamed on_a, on_b;
+  std::thread t1([&] {
+    grpc::ClientContext ctx;
+    on_a = Stream(a, &ctx, r);
+  });
+  std::thread t2([&] {
+    grpc::ClientContext ctx;
+    on_b = Stream(b, &ctx, r);
+  });
+  t1.join();
+  t2.join();
+  ExpectSameAnswer(on_a, on_b);
+  EXPECT_EQ(SearchesRun(a) + SearchesRun(b), 1);
+  EXPECT_EQ(a.Metric("mcmpart_inflight_joins_total") +
+                b.Metric("mcmpart_inflight_joins_total"),
+            1);
+  // The leading call is in the store for its followers, not in listings.
+  grpc::ClientContext ctx;
+  v1::ListJobsResponse list;
+  ASSERT_TRUE(a.Stub()->ListJobs(&ctx, v1::ListJobsRequest(), &list).ok());
+  EXPECT_EQ(list.jobs_size(), 0);
+}
+
+TEST(ReplicasTest, TwoPartitionCallsAtOnceOnOneMemoryReplicaAreSearchedOnce) {
+  // Two workers: without the join both calls would search at once.
+  ServerProcess one({"--workers=2", "--store=memory"});
+  ASSERT_TRUE(one.started());
+  const v1::PartitionRequest r = Job("random", 2).request();
+  Streamed first, second;
+  std::thread t1([&] {
+    grpc::ClientContext ctx;
+    first = Stream(one, &ctx, r);
+  });
+  std::thread t2([&] {
+    grpc::ClientContext ctx;
+    second = Stream(one, &ctx, r);
+  });
+  t1.join();
+  t2.join();
+  ExpectSameAnswer(first, second);
+  EXPECT_EQ(SearchesRun(one), 1);
+  EXPECT_EQ(one.Metric("mcmpart_inflight_joins_total"), 1);
+  EXPECT_EQ(one.Metric("mcmpart_jobs_finished_total{end_reason=\"budget\","
+                       "state=\"succeeded\"}"),
+            1);
+}
+
+// The leader's client cancels while a joiner waits: the joiner is not left
+// with less than the leader had streamed. `leader_at` and `joiner_at` may
+// be one server.
+struct CancelledLeader {
+  Streamed leader, joiner;
+  double leader_last = 0;  // throughput of the leader's last update
+};
+CancelledLeader CancelTheLeaderWhileAJoinerWaits(const ServerProcess& leader_at,
+                                                 const ServerProcess& joiner_at,
+                                                 double budget_s) {
+  const v1::PartitionRequest r = Job("random", budget_s).request();
+  CancelledLeader out;
+  grpc::ClientContext leader_ctx;
+  absl::Notification leading;
+  std::thread leader([&] {
+    out.leader =
+        Stream(leader_at, &leader_ctx, r, [&](const v1::PartitionUpdate&) {
+          if (!leading.HasBeenNotified()) leading.Notify();
+        });
+  });
+  leading.WaitForNotification();
+  absl::Notification following;
+  std::thread joiner([&] {
+    grpc::ClientContext ctx;
+    out.joiner = Stream(joiner_at, &ctx, r, [&](const v1::PartitionUpdate&) {
+      if (!following.HasBeenNotified()) following.Notify();
+    });
+  });
+  following.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(500));
+  leader_ctx.TryCancel();
+  leader.join();
+  joiner.join();
+  if (!out.leader.updates.empty()) {
+    out.leader_last = out.leader.last().evaluation().throughput_per_s();
+  }
+  return out;
+}
+
+TEST(ReplicasTest, ALeaderCancelledOnAnotherReplicaIsContinuedByItsJoiner) {
+  store::testing::RedisServer redis;
+  ASSERT_TRUE(redis.Start());
+  ServerProcess a(Replica(redis.spec(), "a"));
+  ServerProcess b(Replica(redis.spec(), "b"));
+  ASSERT_TRUE(a.started() && b.started());
+  const CancelledLeader run = CancelTheLeaderWhileAJoinerWaits(a, b, 3);
+  EXPECT_EQ(run.leader.status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_FALSE(run.leader.updates.empty());
+  EXPECT_FALSE(run.leader.last().final());
+  ASSERT_TRUE(run.joiner.status.ok()) << run.joiner.status.error_message();
+  const v1::PartitionUpdate& end = run.joiner.last();
+  EXPECT_TRUE(end.final());
+  EXPECT_EQ(end.end_reason(), "budget");
+  EXPECT_GE(end.evaluation().throughput_per_s(), run.leader_last);
+  // No update of the joiner's ever went back below one it had sent.
+  for (size_t i = 1; i < run.joiner.updates.size(); ++i) {
+    EXPECT_GE(run.joiner.updates[i].evaluation().throughput_per_s(),
+              run.joiner.updates[i - 1].evaluation().throughput_per_s());
+  }
+  const v1::Evaluation checked = Evaluate(b, end.placement());
+  EXPECT_TRUE(checked.valid());
+  EXPECT_EQ(checked.throughput_per_s(), end.evaluation().throughput_per_s());
+  // a stopped its search when its only caller left; b, which had joined
+  // it, searched on from its best: one search each, one join.
+  EXPECT_EQ(a.Metric("mcmpart_jobs_finished_total{end_reason=\"cancelled\","
+                     "state=\"succeeded\"}"),
+            1);
+  EXPECT_EQ(SearchesRun(a), 1);
+  EXPECT_EQ(SearchesRun(b), 1);
+  EXPECT_EQ(b.Metric("mcmpart_inflight_joins_total"), 1);
+  EXPECT_EQ(b.Metric("mcmpart_jobs_finished_total{end_reason=\"budget\","
+                     "state=\"succeeded\"}"),
+            1);
+}
+
+TEST(ReplicasTest, ALeaderCancelledOnItsReplicaSearchesOnForItsJoiner) {
+  ServerProcess one({"--workers=2", "--store=memory"});
+  ASSERT_TRUE(one.started());
+  const CancelledLeader run = CancelTheLeaderWhileAJoinerWaits(one, one, 2);
+  EXPECT_EQ(run.leader.status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(run.joiner.status.ok()) << run.joiner.status.error_message();
+  const v1::PartitionUpdate& end = run.joiner.last();
+  EXPECT_TRUE(end.final());
+  EXPECT_EQ(end.end_reason(), "budget");
+  EXPECT_GE(end.evaluation().throughput_per_s(), run.leader_last);
+  EXPECT_TRUE(Evaluate(one, end.placement()).valid());
+  // Held by the joiner, the search was not cancelled: it ran its budget,
+  // once.
+  EXPECT_EQ(SearchesRun(one), 1);
+  EXPECT_EQ(one.Metric("mcmpart_inflight_joins_total"), 1);
+  EXPECT_EQ(one.Metric("mcmpart_jobs_finished_total{end_reason=\"cancelled\","
+                       "state=\"succeeded\"}"),
+            -1);
+  EXPECT_EQ(one.Metric("mcmpart_jobs_finished_total{end_reason=\"budget\","
+                       "state=\"succeeded\"}"),
+            1);
 }
 
 TEST(ReplicasTest, AKilledOwnersJobFinishesOnAnotherReplica) {
