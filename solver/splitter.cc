@@ -199,10 +199,10 @@ Splitter::HopRule Splitter::RuleOf(const Problem& problem) {
   return HopRule::kChain;
 }
 
-bool Splitter::ReachByInterval(int c, double t, int* next) {
+template <typename OnRun>
+bool Splitter::ForEachRun(int c, double t, OnRun on_run) const {
   const int n = n_;
   const int* cur = layers_.data() + c * (static_cast<size_t>(n) + 1);
-  diff_.assign(n + 2, 0);
   const std::vector<double>& pt = prefix_time_[kind_of_chip_[c]];
   const std::vector<int>& hi_mem = hi_mem_[kind_of_chip_[c]];
   bool any = false;
@@ -215,10 +215,19 @@ bool Splitter::ReachByInterval(int c, double t, int* next) {
     while (j < n && pt[j + 1] - pt[s] <= t) ++j;
     const int hi = std::min({j, hi_mem[s], cuts_.pinned_after(c)});
     if (lo > hi) continue;
-    ++diff_[lo];
-    --diff_[hi + 1];
+    on_run(s, lo, hi);
     any = true;
   }
+  return any;
+}
+
+bool Splitter::ReachByInterval(int c, double t, int* next) {
+  const int n = n_;
+  diff_.assign(n + 2, 0);
+  const bool any = ForEachRun(c, t, [this](int, int lo, int hi) {
+    ++diff_[lo];
+    --diff_[hi + 1];
+  });
   if (!any) return false;
   int run = 0;
   for (int e = 1; e <= n; ++e) {
@@ -230,7 +239,6 @@ bool Splitter::ReachByInterval(int c, double t, int* next) {
 
 bool Splitter::ReachByPredecessor(int c, double t, int* next) {
   const int n = n_;
-  const int* cur = layers_.data() + c * (static_cast<size_t>(n) + 1);
   unclaimed_.resize(n + 2);
   for (int e = 0; e <= n + 1; ++e) unclaimed_[e] = e;
   auto find = [this](int e) {
@@ -240,25 +248,12 @@ bool Splitter::ReachByPredecessor(int c, double t, int* next) {
     }
     return e;
   };
-  const std::vector<double>& pt = prefix_time_[kind_of_chip_[c]];
-  const std::vector<int>& hi_mem = hi_mem_[kind_of_chip_[c]];
-  bool any = false;
-  int j = 0;
-  for (int s = 0; s < n; ++s) {
-    if (cur[s] < 0) continue;
-    const int lo = Lo(c, s);
-    if (lo > n) continue;
-    j = std::max(j, s);
-    while (j < n && pt[j + 1] - pt[s] <= t) ++j;
-    const int hi = std::min({j, hi_mem[s], cuts_.pinned_after(c)});
-    if (lo > hi) continue;
-    any = true;
+  return ForEachRun(c, t, [&](int s, int lo, int hi) {
     for (int e = find(lo); e <= hi; e = find(e)) {
       next[e] = s;
       unclaimed_[e] = e + 1;
     }
-  }
-  return any;
+  });
 }
 
 int Splitter::Ancestor(int c, int s, int back) const {

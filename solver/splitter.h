@@ -72,6 +72,12 @@ class Splitter {
   enum class HopRule { kOneHop, kNone, kChain };
   static HopRule RuleOf(const Problem& problem);
 
+  // Calls on_run(s, lo, hi) for every start s that layer c reaches and
+  // every admissible run of chip c from it, ending in [lo, hi] (compute
+  // <= t, memory, max_hops, pins); whether there was one.
+  template <typename OnRun>
+  bool ForEachRun(int c, double t, OnRun on_run) const;
+
   // Layer c + 1 from layer c when the hop rule does not depend on history:
   // the ends a run of chip c may take from a start s form an interval, and
   // a difference array marks their union (value 0: reached). False when
