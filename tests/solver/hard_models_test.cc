@@ -111,6 +111,20 @@ TEST(HardModelsTest, DlrmOnRing8WithMaxHopsTwoIsProvedInfeasibleByItsTables) {
           "so no two of them share a chip and they need 6 chips"));
 }
 
+TEST(HardModelsTest, DlrmOnRing8WithMaxHopsOneIsProvedInfeasibleByItsBytes) {
+  // Within 2 edges of '/Concat', so within 2 chips of it under max_hops 1:
+  // 362.11 MiB, and 3 chips hold 288 MiB.
+  const Problem problem = Load({"dlrm_criteo", "ring8", 1});
+  EXPECT_EQ(CheckFeasibility(problem),
+            absl::FailedPreconditionError(
+                "the 54 nodes that '/Concat' reads through at most 2 edges "
+                "and '/Concat' itself must share 3 consecutive chips (an edge "
+                "spans at most max_hops = 1 chip), but they need 362.11 MiB "
+                "(379698392 bytes) for parameters and outputs and 3 "
+                "consecutive chips hold at most 288.00 MiB (301989888 bytes) "
+                "(chips 0..2)"));
+}
+
 TEST(HardModelsTest, DlrmOnRing4IsProvedInfeasibleByItsLargestTables) {
   const Problem problem = Load({"dlrm_criteo", "ring4", 0});
   EXPECT_EQ(
