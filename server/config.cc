@@ -305,9 +305,6 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
                                          const EnvLookup& env, bool* help) {
   ServerConfig config;
   config.jobs.workers = AvailableCpus();
-  // A server searches each problem once at a time (job_manager.h,
-  // "In-flight joins"); the library's default leaves it to the embedder.
-  config.jobs.join_searches = true;
   config.engine.max_repairs = 0;           // unset: as many as workers (below)
   config.server.service.pool.threads = 0;  // unset: from workers (below)
   config.server.service.pool.max_bytes = int64_t{128} << 20;

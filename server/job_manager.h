@@ -10,7 +10,7 @@
 // after they end (for WatchJob/GetJob/ListJobs), Partition's ("call jobs")
 // are dropped from the table when they end.
 //
-// In-flight joins (JobManagerOptions::join_searches, on in mcmpart-server).
+// In-flight joins (JobManagerOptions::join_searches, on by default).
 // A problem (JobSpec::cache_key) is searched once at a time, however many
 // requests ask for it, on this replica and, with a recorder, on every
 // replica sharing the store:
@@ -260,9 +260,8 @@ struct JobManagerOptions {
   // In-flight joins (above): a request for a problem a job already
   // searches gets that search. false: every request searches on its own,
   // with or without a recorder (an embedder that wants each request
-  // measured or run apart; the in-process server tests). mcmpart-server
-  // turns it on.
-  bool join_searches = false;
+  // measured or run apart).
+  bool join_searches = true;
   // Where job times, deadlines and retention are read; null = RealClock().
   // Must outlive the manager.
   const Clock* clock = nullptr;

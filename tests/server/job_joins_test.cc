@@ -242,8 +242,8 @@ TEST(JobJoinsTest, ASubmittedJobFollowsACallUnderItsOwnId) {
   EXPECT_EQ(runs, 1);
 }
 
-// Without join_searches every request searches: the in-process server
-// tests rely on it.
+// Without join_searches every request searches (an embedder that wants
+// each request run apart).
 TEST(JobJoinsTest, WithoutJoinSearchesEveryRequestSearches) {
   JobManagerOptions o = Options();
   o.join_searches = false;

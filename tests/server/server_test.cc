@@ -320,13 +320,19 @@ TEST(ServerTest, FullQueueIsRefusedWithResourceExhausted) {
   submit.mutable_request()->mutable_problem()->set_preset("ring4");
   submit.mutable_request()->set_strategy("spin");
   submit.mutable_request()->mutable_budget()->set_time_s(30);
+  // Three different problems (parameter bytes): identical ones would join
+  // the first search instead of queueing.
   std::vector<std::string> ids;
   for (int i = 0; i < 2; ++i) {
+    *submit.mutable_request()->mutable_problem()->mutable_graph() =
+        Chain(/*param_bytes_b=*/10 + i);
     grpc::ClientContext context;
     v1::Job job;
     ASSERT_TRUE(stack.stub().SubmitJob(&context, submit, &job).ok());
     ids.push_back(job.id());
   }
+  *submit.mutable_request()->mutable_problem()->mutable_graph() =
+      Chain(/*param_bytes_b=*/12);
   grpc::ClientContext context;
   std::vector<v1::PartitionUpdate> updates;
   const grpc::Status status =
@@ -840,7 +846,11 @@ TEST(ServerTest, ShutdownAnswersQueuedAndUnplacedCallsUnavailable) {
   grpc::ClientContext running_context, queued_context;
   auto running = stack.stub().Partition(&running_context, spin);
   while (stack.jobs().running() == 0) absl::SleepFor(absl::Milliseconds(1));
-  auto queued = stack.stub().Partition(&queued_context, spin);
+  // A different problem: the same one would join the running search.
+  v1::PartitionRequest other = ChainRequest(Chain(/*param_bytes_b=*/11));
+  other.set_strategy("spin");
+  other.mutable_budget()->set_time_s(30);
+  auto queued = stack.stub().Partition(&queued_context, other);
   const absl::Time until = absl::Now() + absl::Seconds(5);
   while (stack.jobs().queued() == 0 && absl::Now() < until) {
     absl::SleepFor(absl::Milliseconds(1));
