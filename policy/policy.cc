@@ -1,5 +1,7 @@
 #include "policy/policy.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -195,7 +197,20 @@ absl::Status ValidateConfig(const PolicyConfig& c) {
   return absl::OkStatus();
 }
 
-void SetTorchThreads(int n) { torch::set_num_threads(std::max(1, n)); }
+void SetTorchThreads(int n) {
+  n = std::max(1, n);
+  torch::set_num_threads(n);
+  // Debian's LibTorch calls the system's BLAS, and OpenBLAS keeps its own
+  // thread pool, which torch::set_num_threads does not size: its idle
+  // threads spin in sched_yield and take a core from the repair threads.
+  // Looked up at run time because the BLAS is whatever the system selected
+  // (the reference BLAS has no pool). docs/policy.md, "Threads".
+  using SetBlasThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetBlasThreads>(
+          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas(n);
+  }
+}
 
 std::string UtcNowIso8601() {
   std::time_t t = std::time(nullptr);

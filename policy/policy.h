@@ -106,7 +106,8 @@ class Policy {
 };
 
 // Sets Torch's intra-op thread count for the process (torch::set_num_threads;
-// n >= 1). Process-wide: the server and mcmpart-train call it once at start.
+// n >= 1), and OpenBLAS's when the system's BLAS is OpenBLAS. Process-wide:
+// the server and mcmpart-train call it once at start.
 // docs/policy.md has the measurements behind the default of 1.
 void SetTorchThreads(int n);
 

@@ -24,6 +24,7 @@ struct Scored {
   bool attempted = false;  // false: skipped after a stop or the deadline
   absl::Status status;
   Assignment placement;
+  bool split = false;  // decoded by the split alone
   double quality = 0;
   double throughput = 0;
 };
@@ -94,27 +95,8 @@ absl::StatusOr<Assignment> RepairCandidate(const Problem& problem,
   return std::move(r->placement);
 }
 
-// Repairs and scores one candidate into `out`.
-void RepairOne(const Problem& problem, const Assignment& q,
-               const PpoOptions& options, const StopCheck& stopped,
-               Evaluator& eval, Scored* out) {
-  if (stopped()) {
-    out->status = absl::CancelledError("stopped");
-    return;
-  }
-  // Inside the deadline (an infinite one leaves the limit as it is).
-  const absl::Duration limit = std::max(
-      absl::Milliseconds(1),
-      std::min(options.repair_time_limit, stopped.deadline - absl::Now()));
-  out->attempted = true;
-  absl::StatusOr<Assignment> r =
-      RepairCandidate(problem, q, limit, stopped.stop);
-  if (r.ok() && options.rebalance) {
-    // Without the stop token: it takes milliseconds, and a placement
-    // repaired before a stop is still worth keeping.
-    absl::StatusOr<Assignment> balanced = Rebalance(problem, *r, nullptr);
-    if (balanced.ok()) r = *std::move(balanced);
-  }
+// Scores a decoded candidate (or records why there is none) into `out`.
+void Score(absl::StatusOr<Assignment> r, Evaluator& eval, Scored* out) {
   if (!r.ok()) {
     out->status = r.status();
     return;
@@ -127,6 +109,45 @@ void RepairOne(const Problem& problem, const Assignment& q,
   out->placement = *std::move(r);
   out->quality = f.quality;
   out->throughput = f.throughput_per_s;
+}
+
+// Decodes (options.decode) and scores one candidate into `out`.
+void RepairOne(const Problem& problem, const Assignment& q,
+               const PpoOptions& options, const StopCheck& stopped,
+               Evaluator& eval, Scored* out) {
+  if (stopped()) {
+    out->status = absl::CancelledError("stopped");
+    return;
+  }
+  // Inside the deadline (an infinite one leaves the limit as it is).
+  const absl::Duration limit = std::max(
+      absl::Milliseconds(1),
+      std::min(options.repair_time_limit, stopped.deadline - absl::Now()));
+  out->attempted = true;
+  if (options.decode == Decode::kSplit) {
+    absl::StatusOr<Assignment> split =
+        SplitOrder(problem, OrderByChips(problem.graph(), q), stopped.stop);
+    // NOT_FOUND: no split of this order fits; the repair may still place
+    // the candidate differently, or prove the instance infeasible.
+    if (!split.ok() && !absl::IsNotFound(split.status())) {
+      out->status = split.status();
+      return;
+    }
+    if (split.ok()) {
+      out->split = true;
+      Score(std::move(split), eval, out);
+      return;
+    }
+  }
+  absl::StatusOr<Assignment> r =
+      RepairCandidate(problem, q, limit, stopped.stop);
+  if (r.ok() && options.rebalance) {
+    // Without the stop token: it takes milliseconds, and a placement
+    // repaired before a stop is still worth keeping.
+    absl::StatusOr<Assignment> balanced = Rebalance(problem, *r, nullptr);
+    if (balanced.ok()) r = *std::move(balanced);
+  }
+  Score(std::move(r), eval, out);
 }
 
 // Repairs the batch (and the greedy placement, last, with score_greedy) on
@@ -168,6 +189,7 @@ absl::Status Tally(const std::vector<Scored>& scored, int k,
     const bool ok = sc.status.ok();
     if (ok) {
       ++stats->valid;
+      if (sc.split) ++stats->split;
       sum_q += sc.quality;
       if (sc.throughput > stats->best_throughput) {
         stats->best_throughput = sc.throughput;
@@ -262,8 +284,10 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
   return GuardTorch("PPO update", [&] {
     std::vector<int64_t> act(static_cast<size_t>(n) * k);
     for (int i = 0; i < k; ++i) {
-      const bool repaired =
-          options.target == LogProbTarget::kRepaired && scored[i].status.ok();
+      // A split-decoded sample is a function of its proposal's order: the
+      // proposal is what was rewarded (docs/policy.md, "Decoding").
+      const bool repaired = options.target == LogProbTarget::kRepaired &&
+                            scored[i].status.ok() && !scored[i].split;
       const Assignment& a = repaired ? scored[i].placement : batch.proposals[i];
       for (int v = 0; v < n; ++v) act[static_cast<size_t>(v) * k + i] = a[v];
     }

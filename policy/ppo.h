@@ -1,6 +1,8 @@
 // PPO with the constraint solver in the loop (Xie et al., MLSys 2022):
-// sample a batch of candidate placements from the policy, repair each to
-// the nearest valid placement (solver/repair.h, several at once), reward
+// sample a batch of candidate placements from the policy, turn each into a
+// valid placement (by default the best contiguous split of the order the
+// candidate proposes, else the nearest valid placement, solver/repair.h;
+// several at once), reward
 // each by the quality of the repaired placement (docs/problem.md; the
 // chip boundaries of the repaired placement first moved to their best
 // positions, PpoOptions::rebalance), and
@@ -26,7 +28,21 @@ namespace mcmpart::policy {
 // Which placement's log-probability the policy gradient follows.
 enum class LogProbTarget {
   kProposal,  // the sampled candidate (what the policy actually did)
-  kRepaired,  // the repaired placement (what was rewarded)
+  kRepaired,  // the repaired placement (what was rewarded); a sample
+              // decoded by the split (Decode::kSplit) follows its proposal,
+              // whose order alone decided the placement
+};
+
+// How a sampled candidate becomes a valid placement.
+enum class Decode {
+  // The candidate's node order (OrderByChips: the nodes sorted by their
+  // proposed chips, kept topological) cut into its best contiguous split
+  // (SplitOrder, solver/constructive.h); the Gecode repair (kRepair) only
+  // when no split of that order is valid. Microseconds to a millisecond per
+  // candidate, so a step's batch can be large. docs/policy.md, "Decoding".
+  kSplit,
+  // The nearest valid placement (mcmpart::Repair), then `rebalance`.
+  kRepair,
 };
 
 struct PpoOptions {
@@ -48,6 +64,7 @@ struct PpoOptions {
   // (with kRepaired) the trained placement are the rebalanced one. See
   // docs/policy.md for the measurement behind the default.
   bool rebalance = true;
+  Decode decode = Decode::kSplit;
   int repair_threads = 2;
   absl::Duration repair_time_limit = absl::Seconds(1);
   // Also repair and score the most likely placement (not trained on): the
@@ -60,8 +77,9 @@ struct PpoOptions {
 absl::Status ValidatePpoOptions(const PpoOptions& options);
 
 struct PpoStepStats {
-  int candidates = 0;       // repaired (batch, plus the greedy one)
-  int valid = 0;            // repairs that gave a valid placement
+  int candidates = 0;  // repaired (batch, plus the greedy one)
+  int valid = 0;       // repairs that gave a valid placement
+  int split = 0;       // of those, decoded by the split alone (Decode::kSplit)
   double mean_reward = 0;   // over the batch
   double mean_quality = 0;  // over the valid ones
   // Best valid placement of this step (empty when none).

@@ -115,6 +115,59 @@ std::vector<std::vector<int>> CandidateOrders(const Graph& g) {
   return orders;
 }
 
+// The smallest t for which splitter.Feasible(t) holds, given that it holds
+// for `hi` and not for 0: the exact optimum of the bottleneck over the
+// contiguous splits of the splitter's order. The optimum is one of finitely
+// many values (a run's compute or a link's time), so instead of bisecting
+// all 64 bits of a double it bisects the values down to a relative 1e-4
+// from a proved floor, then steps down through the bottlenecks of the
+// splits it reconstructs (in the splitter's own arithmetic) until the next
+// value below is infeasible: about
+// 20 rounds instead of 64, which is what makes decoding policy samples
+// cheap (docs/policy.md, "Decoding"). When the steps do not settle, it
+// bisects the remaining bit patterns, which order like the values.
+absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
+                                          const StopToken* stop, double hi) {
+  auto cancelled = [stop] { return stop != nullptr && stop->stop_requested(); };
+  const absl::Status kCancelled =
+      absl::CancelledError("constructive placement cancelled");
+  // The floor is proved for the model, the margin covers the rounding of
+  // prefix sums; 0 when even that is feasible (never expected).
+  double lo = splitter.ComputeFloor() * (1 - 1e-9);
+  if (lo > 0 && splitter.Feasible(lo, false)) lo = 0;
+  while (lo > 0 && hi > lo * (1 + 1e-4)) {
+    if (cancelled()) return kCancelled;
+    const double mid = lo + (hi - lo) / 2;
+    (splitter.Feasible(mid, false) ? hi : lo) = mid;
+  }
+  constexpr int kMaxSteps = 8;
+  for (int step = 0; lo > 0 && step < kMaxSteps; ++step) {
+    if (cancelled()) return kCancelled;
+    // One chip count (the most) is enough to step down by.
+    splitter.Feasible(hi, /*all_counts=*/true);
+    const double reached = splitter.SplitBottleneck(
+        splitter.Reconstruct(splitter.feasible_k().back(), hi));
+    if (!(reached <= hi)) break;
+    // Under 2 < max_hops < C - 1 the split kept at `hi` may be one that
+    // the search at `reached` does not keep.
+    if (!splitter.Feasible(reached, false)) {
+      lo = std::max(lo, reached);
+      break;
+    }
+    const double below = std::nextafter(reached, 0.0);
+    if (below <= lo || !splitter.Feasible(below, false)) return reached;
+    hi = below;
+  }
+  uint64_t lo_bits = Bits(lo);
+  uint64_t hi_bits = Bits(hi);
+  while (hi_bits - lo_bits > 1) {
+    if (cancelled()) return kCancelled;
+    const uint64_t mid = lo_bits + (hi_bits - lo_bits) / 2;
+    (splitter.Feasible(FromBits(mid), false) ? hi_bits : lo_bits) = mid;
+  }
+  return FromBits(hi_bits);
+}
+
 // The smallest bottleneck of any split of `splitter`'s order that is below
 // `best_target`, and the best valid split reaching it (by the evaluator's
 // throughput, ties to fewer chips). Leaves `*best` alone and returns false
@@ -127,21 +180,12 @@ absl::StatusOr<bool> BestSplit(Splitter& splitter, Evaluator& evaluator,
   if (!already_feasible && !splitter.Feasible(*best_target, false)) {
     return false;
   }
-  // Bisect the smallest feasible bottleneck over the bit patterns of
-  // non-negative doubles, which order like the values: at most 64 rounds
-  // and the exact optimum over contiguous splits of this order.
   double target = 0;
   if (!splitter.Feasible(0, false)) {
-    uint64_t lo = Bits(0.0);
-    uint64_t hi = Bits(std::min(*best_target, splitter.MaxLoad()));
-    while (hi - lo > 1) {
-      if (stop != nullptr && stop->stop_requested()) {
-        return absl::CancelledError("constructive placement cancelled");
-      }
-      const uint64_t mid = lo + (hi - lo) / 2;
-      (splitter.Feasible(FromBits(mid), false) ? hi : lo) = mid;
-    }
-    target = FromBits(hi);
+    absl::StatusOr<double> t = SmallestBottleneck(
+        splitter, stop, std::min(*best_target, splitter.MaxLoad()));
+    if (!t.ok()) return t.status();
+    target = *t;
   }
   splitter.Feasible(target, /*all_counts=*/true);
   // Every feasible chip count reaches the same bottleneck up to rounding;

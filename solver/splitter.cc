@@ -110,6 +110,33 @@ Assignment Splitter::Reconstruct(int k, double t) const {
   return p;
 }
 
+double Splitter::ComputeFloor() const {
+  double slowest = 0, total = 0;
+  for (int v = 0; v < n_; ++v) {
+    double fastest = problem_.time(v, 0);
+    for (int c = 1; c < chips_; ++c) {
+      fastest = std::min(fastest, problem_.time(v, c));
+    }
+    slowest = std::max(slowest, fastest);
+    total += fastest;
+  }
+  return std::max(slowest, total / chips_);
+}
+
+double Splitter::SplitBottleneck(const Assignment& split) const {
+  double worst = 0;
+  int start = 0;
+  for (int e = 1; e <= n_; ++e) {
+    const int c = split[order_[start]];
+    if (e < n_ && split[order_[e]] == c) continue;
+    const std::vector<double>& pt = prefix_time_[kind_of_chip_[c]];
+    worst = std::max(worst, pt[e] - pt[start]);
+    if (e < n_) worst = std::max(worst, CommTime(c, e));
+    start = e;
+  }
+  return worst;
+}
+
 double Splitter::MaxLoad() const {
   double m = 0;
   for (const std::vector<double>& pt : prefix_time_) m = std::max(m, pt[n_]);

@@ -55,6 +55,16 @@ class Splitter {
   // already chosen after it; the start the layer recorded always is.
   Assignment Reconstruct(int k, double t) const;
 
+  // A lower bound on the bottleneck of every split: the slowest node on its
+  // fastest chip, and the total compute on the fastest chips spread evenly.
+  // Feasible(t) is false below it.
+  double ComputeFloor() const;
+
+  // The largest compute and link time of `split` (a contiguous split of the
+  // order, as Reconstruct returns), summed exactly as Feasible sums them:
+  // Feasible(t) holds at this t for the split itself.
+  double SplitBottleneck(const Assignment& split) const;
+
   // An upper bound on every compute and link time of any split: a bottleneck
   // target this large is as good as no target.
   double MaxLoad() const;

@@ -414,6 +414,7 @@ TEST(PpoTest, MeanRewardRisesWithFixedSeed) {
   // A chain has one node order, so with rebalancing every sample is the
   // best split and there is nothing to learn: this checks the PPO update
   // itself. The branches test below checks it with rebalancing.
+  o.decode = Decode::kRepair;
   o.rebalance = false;
   const auto [first, last] = FirstAndLastMeanReward(TinyChain(), o, 5);
   EXPECT_GT(last, first + 0.02) << "first " << first << " last " << last;
@@ -421,9 +422,20 @@ TEST(PpoTest, MeanRewardRisesWithFixedSeed) {
 
 TEST(PpoTest, MeanRewardRisesWithRebalancingOnBranches) {
   PpoOptions o;
+  o.decode = Decode::kRepair;
   ASSERT_TRUE(o.rebalance);  // the default
   const auto [first, last] = FirstAndLastMeanReward(TinyBranches(), o, 3);
   EXPECT_GT(last, first + 0.1) << "first " << first << " last " << last;
+}
+
+// The default decoding: the split of each proposal's order, trained on the
+// proposal. Measured: 0.547 over the first three steps, 0.636 over the
+// last three.
+TEST(PpoTest, MeanRewardRisesWithSplitDecodingOnBranches) {
+  PpoOptions o;
+  ASSERT_EQ(o.decode, Decode::kSplit);  // the default
+  const auto [first, last] = FirstAndLastMeanReward(TinyBranches(), o, 3);
+  EXPECT_GT(last, first + 0.05) << "first " << first << " last " << last;
 }
 
 TEST(PpoTest, RebalancingGivesEveryChainSampleTheBestSplit) {
@@ -432,12 +444,13 @@ TEST(PpoTest, RebalancingGivesEveryChainSampleTheBestSplit) {
   ASSERT_TRUE(best.ok()) << best.status();
   Evaluator eval(p);
   const double optimum = eval.Score(*best).quality;
-  auto step = [&](bool rebalance) {
+  auto step = [&](Decode decode, bool rebalance) {
     auto policy = Policy::Create(SmallConfig(), 5);
     PpoOptions o;
     o.seed = 5;
     o.batch = 8;
     o.epochs = 0;
+    o.decode = decode;
     o.rebalance = rebalance;
     auto trainer = PpoTrainer::Create(std::move(*policy), o);
     absl::StatusOr<PpoStepStats> st = (*trainer)->Step(p, nullptr);
@@ -446,12 +459,15 @@ TEST(PpoTest, RebalancingGivesEveryChainSampleTheBestSplit) {
       return 0.0;
     }
     EXPECT_EQ(st->valid, 9);  // 8 samples and the greedy placement
+    EXPECT_EQ(st->split, decode == Decode::kSplit ? 9 : 0);
     return st->mean_quality;
   };
   // The chain's only order, split exactly: every sample reaches the
   // constructive optimum, which unbalanced repaired samples do not.
-  EXPECT_NEAR(step(true), optimum, 1e-12);
-  EXPECT_LT(step(false), optimum - 0.05);
+  EXPECT_NEAR(step(Decode::kRepair, true), optimum, 1e-12);
+  EXPECT_LT(step(Decode::kRepair, false), optimum - 0.05);
+  // Decoding by the split gives the same exact split without the repair.
+  EXPECT_NEAR(step(Decode::kSplit, false), optimum, 1e-12);
 }
 
 TEST(PpoTest, ZeroEpochsSamplesWithoutLearning) {

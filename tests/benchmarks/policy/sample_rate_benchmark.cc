@@ -1,0 +1,168 @@
+// sample_rate_benchmark: how many valid (decoded) samples per second the
+// rl strategy's PPO loop makes, per case and decoding, and where a step's
+// time goes (docs/policy.md, "Decoding"). Its own command, never part of
+// ctest.
+//
+//   sample_rate_benchmark [--cases=dlrm_criteo/ring8/h8,...] [--seconds=5]
+//                         [--decode=split,repair] [--batch=K]
+//                         [--policy=DIR] [--graphs=DIR]
+//
+// A case is GRAPH/PRESET/hN (max_hops N; hC = the preset's chip count).
+// Runs the fine-tuning loop's PPO steps (FineTuneOptions' defaults, with
+// --batch overriding the batch) from the shipped policy for --seconds each
+// and prints one CSV row per case and decoding:
+//   case,decode,batch,steps,candidates,valid,split,valid_per_s,
+//   sample_s,repair_s,learn_s,best_quality
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "policy/finetune.h"
+#include "policy/policy.h"
+#include "policy/registry.h"
+#include "solver/graph.h"
+#include "solver/graph_io.h"
+#include "solver/hardware.h"
+#include "solver/problem.h"
+
+namespace mcmpart::policy {
+namespace {
+
+constexpr char kDefaultCases[] =
+    "dlrm_criteo/ring8/h8,moe_e8/ring16/h2,moe_e8/ring16/h16,unet/ring8/h8,"
+    "googlenet/ring8/h1,inception_v3/ring8/h1";
+
+// GRAPH/PRESET/hN as a problem; the error names the part that is wrong.
+absl::StatusOr<Problem> LoadCase(const std::string& graphs,
+                                 const std::string& name) {
+  std::vector<std::string> parts = absl::StrSplit(name, '/');
+  if (parts.size() != 3 || parts[2].size() < 2 || parts[2][0] != 'h') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("case ", name, " is not GRAPH/PRESET/hN"));
+  }
+  absl::StatusOr<v1::Graph> proto =
+      LoadGraphFile(absl::StrCat(graphs, "/", parts[0], ".onnx"));
+  if (!proto.ok()) return proto.status();
+  absl::StatusOr<Graph> graph = Graph::FromProto(*proto);
+  if (!graph.ok()) return graph.status();
+  absl::StatusOr<v1::Hardware> hw = PresetHardware(parts[1]);
+  if (!hw.ok()) return hw.status();
+  v1::Constraints constraints = hw->constraints();
+  int hops = 0;
+  if (parts[2] == "hC") {
+    hops = hw->chips_size();
+  } else if (!absl::SimpleAtoi(parts[2].substr(1), &hops) || hops < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("case ", name, ": bad max_hops ", parts[2]));
+  }
+  constraints.set_max_hops(hops);
+  return Problem::Create(std::make_shared<const Graph>(*std::move(graph)), *hw,
+                         constraints);
+}
+
+int Main(int argc, char** argv) {
+  std::string cases = kDefaultCases, decodes = "split,repair",
+              policy_dir = DefaultPolicyDirectory() + "/default",
+              graphs = MCMPART_SHARED_GRAPHS_DIR;
+  double seconds = 5;
+  int batch = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::vector<std::string> kv =
+        absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
+    const std::string& k = kv[0];
+    const std::string v = kv.size() > 1 ? kv[1] : "";
+    bool ok = true;
+    if (k == "--cases") {
+      cases = v;
+    } else if (k == "--decode") {
+      decodes = v;
+    } else if (k == "--policy") {
+      policy_dir = v;
+    } else if (k == "--graphs") {
+      graphs = v;
+    } else if (k == "--seconds") {
+      ok = absl::SimpleAtod(v, &seconds) && seconds > 0;
+    } else if (k == "--batch") {
+      ok = absl::SimpleAtoi(v, &batch) && batch >= 2;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "sample_rate_benchmark: bad argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  SetTorchThreads(1);  // as the server runs it (docs/policy.md)
+  absl::StatusOr<std::unique_ptr<Policy>> base = Policy::Load(policy_dir);
+  if (!base.ok()) {
+    std::fprintf(stderr, "sample_rate_benchmark: %s\n",
+                 base.status().ToString().c_str());
+    return 1;
+  }
+  std::printf(
+      "case,decode,batch,steps,candidates,valid,split,valid_per_s,sample_s,"
+      "repair_s,learn_s,best_quality\n");
+  for (const std::string& name :
+       std::vector<std::string>(absl::StrSplit(cases, ','))) {
+    absl::StatusOr<Problem> problem = LoadCase(graphs, name);
+    if (!problem.ok()) {
+      std::fprintf(stderr, "%s: %s\n", name.c_str(),
+                   problem.status().ToString().c_str());
+      continue;
+    }
+    for (const std::string& d :
+         std::vector<std::string>(absl::StrSplit(decodes, ','))) {
+      FineTuneOptions ft;
+      ft.ppo.seed = 1;
+      if (batch > 0) ft.ppo.batch = batch;
+      ft.ppo.decode = d == "repair" ? Decode::kRepair : Decode::kSplit;
+      auto trainer = PpoTrainer::Create((*base)->Clone(), ft.ppo);
+      if (!trainer.ok()) {
+        std::fprintf(stderr, "%s\n", trainer.status().ToString().c_str());
+        return 1;
+      }
+      int steps = 0;
+      int64_t candidates = 0, valid = 0, split = 0;
+      double sample_s = 0, repair_s = 0, learn_s = 0, best = 0;
+      const absl::Time start = absl::Now();
+      const absl::Time deadline = start + absl::Seconds(seconds);
+      std::string error;
+      while (absl::Now() < deadline) {
+        absl::StatusOr<PpoStepStats> st =
+            (*trainer)->Step(*problem, nullptr, deadline);
+        if (!st.ok()) {
+          error = st.status().ToString();
+          break;
+        }
+        ++steps;
+        candidates += st->candidates;
+        valid += st->valid;
+        split += st->split;
+        sample_s += absl::ToDoubleSeconds(st->sample_time);
+        repair_s += absl::ToDoubleSeconds(st->repair_time);
+        learn_s += absl::ToDoubleSeconds(st->learn_time);
+        if (st->best_quality > best) best = st->best_quality;
+        if (st->cancelled) break;
+      }
+      const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+      std::printf("%s,%s,%d,%d,%lld,%lld,%lld,%.1f,%.3f,%.3f,%.3f,%.4f%s%s\n",
+                  name.c_str(), d.c_str(), ft.ppo.batch, steps,
+                  static_cast<long long>(candidates),
+                  static_cast<long long>(valid), static_cast<long long>(split),
+                  valid / elapsed, sample_s, repair_s, learn_s, best,
+                  error.empty() ? "" : ",", error.c_str());
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace mcmpart::policy
+
+int main(int argc, char** argv) { return mcmpart::policy::Main(argc, argv); }
