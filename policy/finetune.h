@@ -16,10 +16,12 @@
 namespace mcmpart::policy {
 
 struct FineTuneOptions {
-  // Smaller batches and shorter repairs than pre-training: a request's
-  // budget is seconds, and each PPO step should leave room for several.
+  // Shorter repairs than pre-training: a request's budget is seconds, and
+  // each PPO step should leave room for several. The batch of 32 makes the
+  // split-decoded samples (PpoOptions::decode) four times as many as a
+  // batch of 8 at the same quality (docs/policy.md, "Decoding").
   FineTuneOptions() {
-    ppo.batch = 8;
+    ppo.batch = 32;
     ppo.repair_time_limit = absl::Milliseconds(250);
   }
   PpoOptions ppo;  // ppo.seed makes a run deterministic (with a sample budget)

@@ -114,7 +114,7 @@ void Score(absl::StatusOr<Assignment> r, Evaluator& eval, Scored* out) {
 // Decodes (options.decode) and scores one candidate into `out`.
 void RepairOne(const Problem& problem, const Assignment& q,
                const PpoOptions& options, const StopCheck& stopped,
-               Evaluator& eval, Scored* out) {
+               std::atomic<int>& fallbacks, Evaluator& eval, Scored* out) {
   if (stopped()) {
     out->status = absl::CancelledError("stopped");
     return;
@@ -138,6 +138,10 @@ void RepairOne(const Problem& problem, const Assignment& q,
       Score(std::move(split), eval, out);
       return;
     }
+    if (fallbacks.fetch_add(1) >= options.max_fallback_repairs) {
+      out->status = split.status();
+      return;
+    }
   }
   absl::StatusOr<Assignment> r =
       RepairCandidate(problem, q, limit, stopped.stop);
@@ -158,12 +162,12 @@ std::vector<Scored> RepairBatch(const Problem& problem, const Sampled& batch,
   const int k = static_cast<int>(batch.proposals.size());
   const int total = k + (options.score_greedy ? 1 : 0);
   std::vector<Scored> scored(total);
-  std::atomic<int> next{0};
+  std::atomic<int> next{0}, fallbacks{0};
   auto worker = [&] {
     Evaluator eval(problem);
     for (int i; (i = next.fetch_add(1)) < total;) {
       RepairOne(problem, i < k ? batch.proposals[i] : batch.greedy, options,
-                stopped, eval, &scored[i]);
+                stopped, fallbacks, eval, &scored[i]);
     }
   };
   const int threads = std::min(options.repair_threads, total);
@@ -248,6 +252,9 @@ absl::Status ValidatePpoOptions(const PpoOptions& o) {
   }
   if (o.repair_threads < 1 || o.repair_threads > 256) {
     return bad("repair_threads", o.repair_threads);
+  }
+  if (o.max_fallback_repairs < 0 || o.max_fallback_repairs > 4096) {
+    return bad("max_fallback_repairs", o.max_fallback_repairs);
   }
   if (o.repair_time_limit <= absl::ZeroDuration()) {
     return bad("repair_time_limit", absl::ToDoubleSeconds(o.repair_time_limit));

@@ -65,6 +65,12 @@ struct PpoOptions {
   // docs/policy.md for the measurement behind the default.
   bool rebalance = true;
   Decode decode = Decode::kSplit;
+  // With kSplit: how many candidates of one step may fall back to the
+  // repair when their order has no valid split (the rest get
+  // failed_repair_reward). A repair takes up to repair_time_limit, so on a
+  // tight instance where most orders fail a step would otherwise take
+  // batch * repair_time_limit / repair_threads.
+  int max_fallback_repairs = 4;
   int repair_threads = 2;
   absl::Duration repair_time_limit = absl::Seconds(1);
   // Also repair and score the most likely placement (not trained on): the

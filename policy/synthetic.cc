@@ -201,6 +201,130 @@ v1::Graph Layered(int target, std::mt19937_64& rng) {
   return b.Take();
 }
 
+// Recommendation-model-like (DLRM): many embedding tables (large
+// parameters, small outputs) and a bottom MLP, all read by one interaction
+// node, then a top MLP. The wide fan-in is what a hop limit makes hard: the
+// tables must sit within max_hops chips of their reader.
+v1::Graph Wide(int target, std::mt19937_64& rng) {
+  Builder b("synthetic_wide");
+  const double batch = Pick(rng, {128.0, 512.0, 2048.0});
+  const double dim = Pick(rng, {16.0, 32.0, 64.0, 128.0});
+  const int bottom = std::uniform_int_distribution<int>(2, 4)(rng);
+  const int top = std::uniform_int_distribution<int>(2, 5)(rng);
+  const int tables = std::max(2, target - 2 * bottom - 2 * top - 3);
+  std::vector<std::string> features;
+  std::string x = "input";
+  double width = Pick(rng, {13.0, 64.0, 256.0});
+  for (int i = 0; i < bottom; ++i) {
+    const double next = i + 1 == bottom ? dim : Pick(rng, {256.0, 512.0});
+    std::string mm = b.Add("Gemm", {x}, 2 * batch * width * next,
+                           width * next * kF, batch * next * kF);
+    x = b.Add("Relu", {mm}, batch * next, 0, batch * next * kF);
+    width = next;
+  }
+  features.push_back(x);
+  for (int t = 0; t < tables; ++t) {
+    const double rows = LogUniform(rng, 1e3, 3e6);
+    features.push_back(b.Add("Gather", {"input"}, batch * dim, rows * dim * kF,
+                             batch * dim * kF));
+  }
+  const double f = static_cast<double>(features.size());
+  x = b.Add("Concat", features, batch * dim * f, 0, batch * dim * f * kF);
+  x = b.Add("BatchMatMul", {x}, 2 * batch * f * f * dim, 0, batch * f * f * kF);
+  width = f * f;
+  for (int i = 0; i < top; ++i) {
+    const double next = i + 1 == top ? 1 : Pick(rng, {256.0, 512.0, 1024.0});
+    std::string mm = b.Add("Gemm", {x}, 2 * batch * width * next,
+                           width * next * kF, batch * next * kF);
+    x = b.Add(i + 1 == top ? "Sigmoid" : "Relu", {mm}, batch * next, 0,
+              batch * next * kF);
+    width = next;
+  }
+  return b.Take();
+}
+
+// Mixture-of-experts encoder: attention, then a router and E parallel
+// expert FFNs (each a large MatMul pair) combined by one node, per layer.
+v1::Graph Experts(int target, std::mt19937_64& rng) {
+  Builder b("synthetic_experts");
+  const double d = Pick(rng, {256.0, 512.0, 768.0});
+  const double s = Pick(rng, {128.0, 256.0, 512.0});
+  const int experts = Pick(rng, {4, 8, 16});
+  const double act = s * d * kF;
+  const double tokens = s / experts * 2;  // capacity per expert
+  std::string x = b.Add("Gather", {"input"}, s * d,
+                        LogUniform(rng, 1000, 30000) * d * kF, act);
+  const int per_layer = 6 + 3 * experts;
+  const int layers = std::max(1, (target - 2) / per_layer);
+  for (int l = 0; l < layers; ++l) {
+    std::string ln =
+        b.Add("LayerNormalization", {x}, 8 * s * d, 2 * d * kF, act);
+    std::string qkv =
+        b.Add("MatMul", {ln}, 6 * s * d * d, 3 * d * d * kF, 3 * act);
+    std::string att = b.Add("Attention", {qkv}, 4 * s * s * d, 0, act);
+    std::string proj = b.Add("MatMul", {att}, 2 * s * d * d, d * d * kF, act);
+    std::string a1 = b.Add("Add", {x, proj}, s * d, 0, act);
+    std::string router = b.Add("MatMul", {a1}, 2 * s * d * experts,
+                               d * experts * kF, s * experts * kF);
+    std::vector<std::string> outs = {a1};
+    for (int e = 0; e < experts; ++e) {
+      const double hidden = 4 * d;
+      std::string up = b.Add("MatMul", {a1, router}, 2 * tokens * d * hidden,
+                             d * hidden * kF, tokens * hidden * kF);
+      std::string g =
+          b.Add("Gelu", {up}, 8 * tokens * hidden, 0, tokens * hidden * kF);
+      outs.push_back(b.Add("MatMul", {g}, 2 * tokens * hidden * d,
+                           hidden * d * kF, tokens * d * kF));
+    }
+    x = b.Add("Sum", outs, s * d * experts, 0, act);
+  }
+  return b.Take();
+}
+
+// U-Net-like: encoder stages halve the resolution, decoder stages double
+// it and concatenate the matching encoder stage's output, so the first
+// stage's large activation is read at the very end (a long skip that
+// max_hops must allow).
+v1::Graph Skips(int target, std::mt19937_64& rng) {
+  Builder b("synthetic_skips");
+  double side = Pick(rng, {128.0, 256.0});
+  double ch = Pick(rng, {16.0, 32.0, 64.0});
+  const int stages = std::clamp((target - 4) / 14, 2, 6);
+  const int convs = std::max(1, (target - 4) / (stages * 2 * 3 + 2));
+  std::string x = "input";
+  double cin = 3;
+  std::vector<std::string> skips;
+  std::vector<double> skip_ch;
+  for (int st = 0; st < stages; ++st) {
+    for (int j = 0; j < convs; ++j) {
+      x = ConvBnRelu(b, x, side * side, cin, ch, 3);
+      cin = ch;
+    }
+    skips.push_back(x);
+    skip_ch.push_back(ch);
+    if (st + 1 < stages) {
+      side /= 2;
+      x = b.Add("MaxPool", {x}, 4 * side * side * ch, 0, side * side * ch * kF);
+      ch *= 2;
+    }
+  }
+  for (int st = stages - 2; st >= 0; --st) {
+    side *= 2;
+    ch /= 2;
+    std::string up = b.Add("ConvTranspose", {x}, 8 * side * side * cin * ch,
+                           4 * cin * ch * kF, side * side * ch * kF);
+    x = b.Add("Concat", {up, skips[st]}, side * side * 2 * ch, 0,
+              side * side * 2 * ch * kF);
+    cin = 2 * ch;
+    for (int j = 0; j < convs; ++j) {
+      x = ConvBnRelu(b, x, side * side, cin, ch, 3);
+      cin = ch;
+    }
+  }
+  b.Add("Conv", {x}, 2 * side * side * ch, ch * kF, side * side * kF);
+  return b.Take();
+}
+
 }  // namespace
 
 const char* SyntheticFamilyName(SyntheticFamily family) {
@@ -213,6 +337,12 @@ const char* SyntheticFamilyName(SyntheticFamily family) {
       return "branchy";
     case SyntheticFamily::kLayered:
       return "layered";
+    case SyntheticFamily::kWide:
+      return "wide";
+    case SyntheticFamily::kExperts:
+      return "experts";
+    case SyntheticFamily::kSkips:
+      return "skips";
   }
   return "unknown";
 }
@@ -230,6 +360,12 @@ v1::Graph SyntheticGraph(SyntheticFamily family, int target_nodes,
       return Branchy(target, rng);
     case SyntheticFamily::kLayered:
       return Layered(target, rng);
+    case SyntheticFamily::kWide:
+      return Wide(target, rng);
+    case SyntheticFamily::kExperts:
+      return Experts(target, rng);
+    case SyntheticFamily::kSkips:
+      return Skips(target, rng);
   }
   return Layered(target, rng);
 }

@@ -1,6 +1,7 @@
 // Synthetic training instances for pre-training: random DAGs shaped like
 // the model families the service sees (transformer encoders, residual conv
-// nets, inception-style branchy nets, random layered graphs) on random MCM
+// nets, inception-style branchy nets, random layered graphs, recommendation
+// models with many tables, mixture-of-experts layers, U-Nets) on random MCM
 // hardware whose SRAM ranges from loose to binding.
 #ifndef MCMPART_POLICY_SYNTHETIC_H_
 #define MCMPART_POLICY_SYNTHETIC_H_
@@ -12,8 +13,19 @@
 
 namespace mcmpart::policy {
 
-enum class SyntheticFamily { kTransformer, kConv, kBranchy, kLayered };
-inline constexpr int kNumSyntheticFamilies = 4;
+// kWide (many embedding tables read by one node, DLRM-like), kExperts
+// (parallel expert FFNs per layer, mixture-of-experts) and kSkips (U-Net
+// encoder-decoder with long skips) are the shapes where a hop limit binds.
+enum class SyntheticFamily {
+  kTransformer,
+  kConv,
+  kBranchy,
+  kLayered,
+  kWide,
+  kExperts,
+  kSkips,
+};
+inline constexpr int kNumSyntheticFamilies = 7;
 
 const char* SyntheticFamilyName(SyntheticFamily family);
 

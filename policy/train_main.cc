@@ -41,7 +41,7 @@ namespace fs = std::filesystem;
 // benchmarks measure transfer to unseen graphs.
 constexpr char kDefaultHoldout[] =
     "bert_base,resnet50,inception_v3,efficientnet_b0,mobilenet_v2,"
-    "shufflenet_v2,regnet_y_400mf,googlenet";
+    "shufflenet_v2,regnet_y_400mf,googlenet,moe_e8";
 
 struct Flags {
   std::string out;
@@ -66,6 +66,7 @@ struct Flags {
   double corpus_fraction = 0.3;
   std::string target = "repaired";
   bool rebalance = true;
+  bool split_decode = true;
 };
 
 const char kUsage[] =
@@ -85,7 +86,10 @@ const char kUsage[] =
     "  --corpus_fraction=X     share of iterations on corpus graphs\n"
     "  --target=repaired|proposal  log-prob target of the policy gradient\n"
     "  --rebalance=0|1         move the chip boundaries of each repaired\n"
-    "                          sample to their best positions (default 1)\n";
+    "                          sample to their best positions (default 1)\n"
+    "  --decode=split|repair   how a sample becomes a valid placement: the\n"
+    "                          split of its proposed order (default), or the\n"
+    "                          repair\n";
 
 // One setter per --key=value flag; false for a value that does not parse.
 using Setter = std::function<bool(const std::string&, Flags*)>;
@@ -134,6 +138,11 @@ const std::map<std::string, Setter>& Setters() {
        [](const std::string& v, Flags* f) {
          f->rebalance = v == "1";
          return v == "0" || v == "1";
+       }},
+      {"decode",
+       [](const std::string& v, Flags* f) {
+         f->split_decode = v == "split";
+         return v == "split" || v == "repair";
        }},
   };
   return *setters;
@@ -262,6 +271,7 @@ absl::StatusOr<std::unique_ptr<PpoTrainer>> MakeTrainer(const Flags& flags,
   ppo.repair_time_limit = absl::Milliseconds(flags.repair_ms);
   ppo.score_greedy = true;
   ppo.rebalance = flags.rebalance;
+  ppo.decode = flags.split_decode ? Decode::kSplit : Decode::kRepair;
   ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
                                           : LogProbTarget::kRepaired;
   absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =
@@ -277,6 +287,7 @@ struct Instance {
   std::shared_ptr<const Graph> graph;  // null when the draw was rejected
   std::string kind;
   int chips = 0;
+  int max_hops = 1;
   double slack = 1;
   uint64_t hw_seed = 0;
 };
@@ -308,6 +319,16 @@ Instance DrawInstance(const Flags& flags,
   inst.chips =
       flags.min_chips +
       static_cast<int>(rng() % (flags.max_chips - flags.min_chips + 1));
+  // Hop limits from 1 to C: one hop (the presets' default) most often, two
+  // (a skip over one chip), anything in between, and no limit at all.
+  const double hop_draw = u(rng);
+  const int c = inst.chips;
+  inst.max_hops = hop_draw < 0.35  ? 1
+                  : hop_draw < 0.6 ? 2
+                  : hop_draw < 0.75
+                      ? 3 + static_cast<int>(rng() % std::max(1, c - 2))
+                      : c;
+  inst.max_hops = std::clamp(inst.max_hops, 1, std::max(1, c));
   inst.slack =
       std::exp(std::log(1.1) + (std::log(4.0) - std::log(1.1)) * u(rng));
   inst.hw_seed = rng();
@@ -324,7 +345,10 @@ absl::StatusOr<PpoStepStats> TrainOn(PpoTrainer& trainer,
     v1::Hardware hw = RandomHardware(
         inst.graph->ToProto(), std::min(inst.chips, inst.graph->num_nodes()),
         slack, inst.hw_seed);
-    absl::StatusOr<Problem> problem = Problem::Create(inst.graph, hw);
+    v1::Constraints constraints = hw.constraints();
+    constraints.set_max_hops(inst.max_hops);
+    absl::StatusOr<Problem> problem =
+        Problem::Create(inst.graph, hw, constraints);
     if (!problem.ok()) return problem.status();
     st = trainer.Step(*problem, nullptr);
     if (!absl::IsFailedPrecondition(st.status())) break;
@@ -355,13 +379,13 @@ void PrintIteration(const Flags& flags, Progress& p, int64_t it,
     eta = std::min(eta, std::max(0.0, flags.time_budget_s - now));
   }
   std::printf(
-      "iter %5lld  %-12s n=%-5d C=%-2d  mean_q %.3f  best_q %.3f  valid "
+      "iter %5lld  %-12s n=%-5d C=%-2d h=%-2d  mean_q %.3f  best_q %.3f  valid "
       "%2d/%2d  "
       "ent %.3f  ema_q %.3f  %.1f samples/s  repair %.2fs learn %.2fs  ETA "
       "%.0fs\n",
       (long long)it, inst.kind.c_str(), inst.graph->num_nodes(), inst.chips,
-      st.mean_quality, st.best_quality, st.valid, st.candidates, st.entropy,
-      p.ema_quality, p.samples / std::max(1e-9, now),
+      inst.max_hops, st.mean_quality, st.best_quality, st.valid, st.candidates,
+      st.entropy, p.ema_quality, p.samples / std::max(1e-9, now),
       absl::ToDoubleSeconds(st.repair_time),
       absl::ToDoubleSeconds(st.learn_time), eta);
   std::fflush(stdout);
@@ -373,7 +397,8 @@ bool Checkpoint(const Flags& flags, const std::string& corpus_text,
       corpus_text, trainer.steps(),
       absl::StrCat("mcmpart-train seed=", flags.seed, " batch=", flags.batch,
                    " lr=", flags.lr, " target=", flags.target,
-                   " rebalance=", flags.rebalance ? 1 : 0));
+                   " rebalance=", flags.rebalance ? 1 : 0,
+                   " decode=", flags.split_decode ? "split" : "repair"));
   absl::Status s = tagged->Save(flags.out);
   if (s.ok()) s = trainer.SaveState(flags.out);
   if (!s.ok()) {

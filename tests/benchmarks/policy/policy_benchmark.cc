@@ -3,10 +3,19 @@
 // "## Policy"). Its own command, never part of ctest.
 //
 //   policy_benchmark [--budgets=5,30] [--seeds=3] [--cases=bert_base/ring8,...]
-//                    [--methods=rl,scratch,anneal,random,constructive]
-//                    [--policy=DIR] [--graphs=DIR] [--csv=FILE]
-//                    [--target=repaired|proposal] [--warm-start=0|1]
-//                    [--rebalance=0|1]
+//                    [--suite=wide] [--methods=rl,scratch,anneal,random,
+//                    constructive,exact,auto] [--policy=DIR] [--graphs=DIR]
+//                    [--csv=FILE] [--target=repaired|proposal]
+//                    [--warm-start=0|1] [--rebalance=0|1]
+//                    [--decode=split|repair] [--batch=K]
+//
+// A case is GRAPH/PRESET[/hN] (max_hops N, hC = the preset's chip count;
+// tests/benchmarks/policy/cases.h). --suite=wide is the wide and long-range
+// suite of docs/benchmarks.md: the three hard graphs and two branchy ones on
+// ring4/8/16 with max_hops 1, 2 and C. A case with no valid placement is
+// proved so by every method at once; it is run once, not per budget and
+// seed. The last column is the proved bound on quality (exact and auto
+// report one), empty when the run has none.
 //
 // rl = the shipped pre-trained policy fine-tuned on the case; scratch = the
 // same fine-tuning from a freshly initialised policy. Every run gets the
@@ -31,11 +40,10 @@
 #include "policy/finetune.h"
 #include "policy/policy.h"
 #include "policy/registry.h"
-#include "solver/graph.h"
-#include "solver/graph_io.h"
-#include "solver/hardware.h"
+#include "solver/constructive.h"
 #include "solver/problem.h"
 #include "solver/strategy.h"
+#include "tests/benchmarks/policy/cases.h"
 
 namespace mcmpart::policy {
 namespace {
@@ -51,53 +59,156 @@ struct Run {
   int seed = 0;
   double quality = 0, throughput = 0;
   int64_t samples = 0;
+  double bound_quality = 0;  // proved bound on quality; 0 = none
   std::string error;
   std::vector<std::pair<double, double>> trace;  // (seconds, quality)
 };
 
-int Main(int argc, char** argv) {
+struct Flags {
   std::string budgets = "5,30", cases = kDefaultCases,
               methods = "rl,scratch,anneal,random,constructive",
               policy_dir = DefaultPolicyDirectory() + "/default",
               graphs = MCMPART_SHARED_GRAPHS_DIR, csv, target = "repaired";
   int seeds = 3;
-  // The committed tables measure the policy alone (docs/policy.md, "Warm
-  // start"): --warm-start=1 measures what an rl request gets.
+  // The committed tables of "## Policy" measure the policy alone
+  // (docs/policy.md, "Warm start"): --warm-start=1 measures what an rl
+  // request gets.
   bool warm_start = false;
   bool rebalance = true;
+  bool split_decode = true;
+  int batch = 0;  // 0: FineTuneOptions' own
+};
+
+// Parses --name=value flags; false (with a message) on a bad one.
+bool ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
     std::vector<std::string> kv =
         absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
     const std::string k = kv[0];
     const std::string v = kv.size() > 1 ? kv[1] : "";
-    if (k == "--budgets")
-      budgets = v;
-    else if (k == "--cases")
-      cases = v;
-    else if (k == "--methods")
-      methods = v;
-    else if (k == "--policy")
-      policy_dir = v;
-    else if (k == "--graphs")
-      graphs = v;
-    else if (k == "--csv")
-      csv = v;
-    else if (k == "--target")
-      target = v;
-    else if (k == "--warm-start")
-      warm_start = v == "1";
-    else if (k == "--rebalance")
-      rebalance = v == "1";
-    else if (k == "--seeds" && absl::SimpleAtoi(v, &seeds)) {
+    bool ok = true;
+    if (k == "--budgets") {
+      f->budgets = v;
+    } else if (k == "--cases") {
+      f->cases = v;
+    } else if (k == "--suite" && v == "wide") {
+      f->cases = bench::SuiteCases(
+          {"dlrm_criteo", "moe_e8", "unet", "googlenet", "inception_v3"});
+      f->methods = "rl,anneal,random,constructive,exact,auto";
+      f->warm_start = true;  // what a request gets
+    } else if (k == "--methods") {
+      f->methods = v;
+    } else if (k == "--policy") {
+      f->policy_dir = v;
+    } else if (k == "--graphs") {
+      f->graphs = v;
+    } else if (k == "--csv") {
+      f->csv = v;
+    } else if (k == "--target") {
+      f->target = v;
+    } else if (k == "--warm-start") {
+      f->warm_start = v == "1";
+    } else if (k == "--rebalance") {
+      f->rebalance = v == "1";
+    } else if (k == "--decode") {
+      f->split_decode = v != "repair";
+    } else if (k == "--batch") {
+      ok = absl::SimpleAtoi(v, &f->batch) && f->batch >= 2;
+    } else if (k == "--seeds") {
+      ok = absl::SimpleAtoi(v, &f->seeds) && f->seeds >= 1;
     } else {
+      ok = false;
+    }
+    if (!ok) {
       std::fprintf(stderr, "policy_benchmark: bad argument %s\n", argv[i]);
-      return 2;
+      return false;
     }
   }
+  return true;
+}
+
+// The strategy a run measures, or null (with a message) when it cannot be
+// made.
+std::unique_ptr<Strategy> MakeMethod(
+    const std::string& method, int seed, const Flags& flags,
+    const std::shared_ptr<const Policy>& pretrained) {
+  if (method == "rl" || method == "scratch") {
+    std::shared_ptr<const Policy> base = pretrained;
+    if (method == "scratch") {
+      base = std::move(*Policy::Create(PolicyConfig{}, seed));
+    }
+    FineTuneOptions o;
+    o.warm_start = flags.warm_start;
+    o.ppo.rebalance = flags.rebalance;
+    o.ppo.decode = flags.split_decode ? Decode::kSplit : Decode::kRepair;
+    if (flags.batch > 0) o.ppo.batch = flags.batch;
+    o.ppo.seed = seed;
+    o.ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
+                                              : LogProbTarget::kRepaired;
+    return std::make_unique<RlStrategy>(base, o);
+  }
+  StrategyOptions so;
+  so.seed = seed;
+  auto s = MakeStrategy(method, so);
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", method.c_str(),
+                 s.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*s);
+}
+
+// One run of `strategy` on `problem` for `budget_s` seconds.
+void Measure(const Problem& problem, Strategy& strategy, double budget_s,
+             Run* run) {
+  Budget budget;
+  budget.time = absl::Seconds(budget_s);
+  StopToken stop;
+  const absl::Time start = absl::Now();
+  auto r = strategy.Run(problem, budget, stop, [&](const Improvement& imp) {
+    run->trace.emplace_back(absl::ToDoubleSeconds(absl::Now() - start),
+                            imp.figures.quality);
+  });
+  if (!r.ok()) {
+    run->error = r.status().ToString();
+    return;
+  }
+  run->quality = r->quality;
+  run->throughput = r->throughput_per_s;
+  run->samples = r->samples;
+  if (r->bound_s > 0 && problem.upper_bound_per_s() > 0) {
+    run->bound_quality =
+        std::min(1.0, 1.0 / r->bound_s / problem.upper_bound_per_s());
+  }
+}
+
+// A CSV field without the separators the summary splits on.
+std::string CsvField(std::string s) {
+  for (char& ch : s) {
+    if (ch == ',' || ch == '\n') ch = ';';
+  }
+  return s;
+}
+
+std::string CsvLine(const Run& run) {
+  std::vector<std::string> tr;
+  for (auto [t, q] : run.trace) tr.push_back(absl::StrFormat("%.3f:%.5f", t, q));
+  return absl::StrFormat(
+      "%s,%s,%g,%d,%.6f,%.3f,%lld,%s,%s,%s", run.case_name, run.method,
+      run.budget_s, run.seed, run.quality, run.throughput,
+      static_cast<long long>(run.samples), absl::StrJoin(tr, ";"),
+      CsvField(run.error),
+      run.bound_quality > 0 ? absl::StrFormat("%.6f", run.bound_quality)
+                            : std::string());
+}
+
+int Main(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) return 2;
   SetTorchThreads(1);  // measured in docs/policy.md
   std::shared_ptr<const Policy> pretrained;
-  if (absl::StrContains(methods, "rl")) {
-    auto p = Policy::Load(policy_dir);
+  if (absl::StrContains(flags.methods, "rl")) {
+    auto p = Policy::Load(flags.policy_dir);
     if (!p.ok()) {
       std::fprintf(stderr, "policy_benchmark: %s\n",
                    p.status().ToString().c_str());
@@ -106,90 +217,59 @@ int Main(int argc, char** argv) {
     pretrained = std::move(*p);
   }
   std::vector<double> budget_list;
-  for (absl::string_view b : absl::StrSplit(budgets, ',')) {
+  for (absl::string_view b : absl::StrSplit(flags.budgets, ',')) {
     double x;
     if (absl::SimpleAtod(b, &x)) budget_list.push_back(x);
   }
-  std::FILE* csv_file = csv.empty() ? nullptr : std::fopen(csv.c_str(), "a");
-  std::vector<Run> runs;
-  for (absl::string_view c : absl::StrSplit(cases, ',')) {
-    std::vector<std::string> gh = absl::StrSplit(c, '/');
-    auto proto = LoadGraphFile(absl::StrCat(graphs, "/", gh[0], ".onnx"));
-    if (!proto.ok()) {
-      std::fprintf(stderr, "%s: %s\n", gh[0].c_str(),
-                   proto.status().ToString().c_str());
+  std::FILE* csv_file =
+      flags.csv.empty() ? nullptr : std::fopen(flags.csv.c_str(), "a");
+  auto emit = [&](const Run& run) {
+    const std::string line = CsvLine(run);
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    if (csv_file) {
+      std::fprintf(csv_file, "%s\n", line.c_str());
+      std::fflush(csv_file);
+    }
+  };
+  for (const std::string& c :
+       std::vector<std::string>(absl::StrSplit(flags.cases, ','))) {
+    absl::StatusOr<Problem> problem = bench::LoadCase(flags.graphs, c);
+    if (!problem.ok()) {
+      std::fprintf(stderr, "%s: %s\n", c.c_str(),
+                   problem.status().ToString().c_str());
       continue;
     }
-    auto graph = Graph::FromProto(*proto);
-    auto hw = PresetHardware(gh[1]);
-    if (!graph.ok() || !hw.ok()) continue;
-    auto problem =
-        Problem::Create(std::make_shared<const Graph>(*std::move(graph)), *hw);
-    if (!problem.ok()) continue;
+    // A case without any valid placement: the constructive's proof, once.
+    absl::StatusOr<Assignment> built = ConstructPlacement(*problem);
+    if (absl::IsFailedPrecondition(built.status()) &&
+        !absl::StartsWith(built.status().message(),
+                          "the constructive heuristic")) {
+      Run run;
+      run.case_name = c;
+      run.method = "proof";
+      run.error = built.status().ToString();
+      emit(run);
+      continue;
+    }
     for (double budget_s : budget_list) {
-      for (absl::string_view m : absl::StrSplit(methods, ',')) {
-        const std::string method(m);
-        for (int seed = 1; seed <= seeds; ++seed) {
-          if (method == "constructive" && seed > 1) break;  // deterministic
+      for (const std::string& method :
+           std::vector<std::string>(absl::StrSplit(flags.methods, ','))) {
+        for (int seed = 1; seed <= flags.seeds; ++seed) {
+          // Deterministic: one seed says it all.
+          if ((method == "constructive" || method == "exact") && seed > 1) {
+            break;
+          }
+          std::unique_ptr<Strategy> strategy =
+              MakeMethod(method, seed, flags, pretrained);
+          if (strategy == nullptr) break;
           Run run;
-          run.case_name = std::string(c);
+          run.case_name = c;
           run.method = method;
           run.budget_s = budget_s;
           run.seed = seed;
-          std::unique_ptr<Strategy> strategy;
-          if (method == "rl" || method == "scratch") {
-            std::shared_ptr<const Policy> base = pretrained;
-            if (method == "scratch")
-              base = std::move(*Policy::Create(PolicyConfig{}, seed));
-            FineTuneOptions o;
-            o.warm_start = warm_start;
-            o.ppo.rebalance = rebalance;
-            o.ppo.seed = seed;
-            o.ppo.target = target == "proposal" ? LogProbTarget::kProposal
-                                                : LogProbTarget::kRepaired;
-            strategy = std::make_unique<RlStrategy>(base, o);
-          } else {
-            StrategyOptions so;
-            so.seed = seed;
-            auto s = MakeStrategy(method, so);
-            if (!s.ok()) {
-              std::fprintf(stderr, "%s: %s\n", method.c_str(),
-                           s.status().ToString().c_str());
-              break;
-            }
-            strategy = std::move(*s);
-          }
-          Budget budget;
-          budget.time = absl::Seconds(budget_s);
-          StopToken stop;
-          const absl::Time start = absl::Now();
-          auto r = strategy->Run(
-              *problem, budget, stop, [&](const Improvement& imp) {
-                run.trace.emplace_back(
-                    absl::ToDoubleSeconds(absl::Now() - start),
-                    imp.figures.quality);
-              });
-          if (r.ok()) {
-            run.quality = r->quality;
-            run.throughput = r->throughput_per_s;
-            run.samples = r->samples;
-          } else {
-            run.error = r.status().ToString();
-          }
-          std::vector<std::string> tr;
-          for (auto [t, q] : run.trace)
-            tr.push_back(absl::StrFormat("%.3f:%.5f", t, q));
-          std::string line = absl::StrFormat(
-              "%s,%s,%g,%d,%.6f,%.3f,%lld,%s,%s", run.case_name, run.method,
-              run.budget_s, run.seed, run.quality, run.throughput,
-              (long long)run.samples, absl::StrJoin(tr, ";"), run.error);
-          std::printf("%s\n", line.c_str());
-          std::fflush(stdout);
-          if (csv_file) {
-            std::fprintf(csv_file, "%s\n", line.c_str());
-            std::fflush(csv_file);
-          }
-          runs.push_back(std::move(run));
+          Measure(*problem, *strategy, budget_s, &run);
+          emit(run);
         }
       }
     }

@@ -7,7 +7,7 @@
 //                         [--decode=split,repair] [--batch=K]
 //                         [--policy=DIR] [--graphs=DIR]
 //
-// A case is GRAPH/PRESET/hN (max_hops N; hC = the preset's chip count).
+// A case is GRAPH/PRESET[/hN] (tests/benchmarks/policy/cases.h).
 // Runs the fine-tuning loop's PPO steps (FineTuneOptions' defaults, with
 // --batch overriding the batch) from the shipped policy for --seconds each
 // and prints one CSV row per case and decoding:
@@ -25,10 +25,8 @@
 #include "policy/finetune.h"
 #include "policy/policy.h"
 #include "policy/registry.h"
-#include "solver/graph.h"
-#include "solver/graph_io.h"
-#include "solver/hardware.h"
 #include "solver/problem.h"
+#include "tests/benchmarks/policy/cases.h"
 
 namespace mcmpart::policy {
 namespace {
@@ -36,34 +34,6 @@ namespace {
 constexpr char kDefaultCases[] =
     "dlrm_criteo/ring8/h8,moe_e8/ring16/h2,moe_e8/ring16/h16,unet/ring8/h8,"
     "googlenet/ring8/h1,inception_v3/ring8/h1";
-
-// GRAPH/PRESET/hN as a problem; the error names the part that is wrong.
-absl::StatusOr<Problem> LoadCase(const std::string& graphs,
-                                 const std::string& name) {
-  std::vector<std::string> parts = absl::StrSplit(name, '/');
-  if (parts.size() != 3 || parts[2].size() < 2 || parts[2][0] != 'h') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("case ", name, " is not GRAPH/PRESET/hN"));
-  }
-  absl::StatusOr<v1::Graph> proto =
-      LoadGraphFile(absl::StrCat(graphs, "/", parts[0], ".onnx"));
-  if (!proto.ok()) return proto.status();
-  absl::StatusOr<Graph> graph = Graph::FromProto(*proto);
-  if (!graph.ok()) return graph.status();
-  absl::StatusOr<v1::Hardware> hw = PresetHardware(parts[1]);
-  if (!hw.ok()) return hw.status();
-  v1::Constraints constraints = hw->constraints();
-  int hops = 0;
-  if (parts[2] == "hC") {
-    hops = hw->chips_size();
-  } else if (!absl::SimpleAtoi(parts[2].substr(1), &hops) || hops < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("case ", name, ": bad max_hops ", parts[2]));
-  }
-  constraints.set_max_hops(hops);
-  return Problem::Create(std::make_shared<const Graph>(*std::move(graph)), *hw,
-                         constraints);
-}
 
 int Main(int argc, char** argv) {
   std::string cases = kDefaultCases, decodes = "split,repair",
@@ -109,7 +79,7 @@ int Main(int argc, char** argv) {
       "repair_s,learn_s,best_quality\n");
   for (const std::string& name :
        std::vector<std::string>(absl::StrSplit(cases, ','))) {
-    absl::StatusOr<Problem> problem = LoadCase(graphs, name);
+    absl::StatusOr<Problem> problem = bench::LoadCase(graphs, name);
     if (!problem.ok()) {
       std::fprintf(stderr, "%s: %s\n", name.c_str(),
                    problem.status().ToString().c_str());
