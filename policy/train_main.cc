@@ -244,10 +244,14 @@ std::string CorpusText(const Flags& flags,
                        const std::vector<std::string>& held) {
   std::vector<std::string> names;
   for (const auto& c : corpus) names.push_back(c.name);
+  std::vector<std::string> families;
+  for (int f = 0; f < kNumSyntheticFamilies; ++f) {
+    families.push_back(SyntheticFamilyName(static_cast<SyntheticFamily>(f)));
+  }
   return absl::StrCat(
-      "synthetic(transformer,conv,branchy,layered; ", flags.min_nodes, "-",
+      "synthetic(", absl::StrJoin(families, ","), "; ", flags.min_nodes, "-",
       flags.max_nodes, " nodes; ", flags.min_chips, "-", flags.max_chips,
-      " chips; SRAM slack 1.1-4x)",
+      " chips; max_hops 1-C; SRAM slack 1.1-4x)",
       names.empty() ? "" : absl::StrCat(" + ", absl::StrJoin(names, ",")),
       held.empty() ? ""
                    : absl::StrCat("; held out: ", absl::StrJoin(held, ",")));

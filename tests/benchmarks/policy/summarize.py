@@ -10,12 +10,15 @@ import math
 import sys
 from collections import defaultdict
 
-METHODS = ["rl", "scratch", "anneal", "random", "constructive"]
+METHODS = ["rl", "scratch", "anneal", "random", "constructive", "exact", "auto"]
 LABEL = {"rl": "pre-trained + fine-tuned", "scratch": "policy from scratch",
          "anneal": "sim. annealing", "random": "random search",
-         "constructive": "constructive"}
+         "constructive": "constructive", "exact": "exact search",
+         "auto": "auto"}
+HARD = {"dlrm_criteo", "moe_e8", "unet"}
 COLOR = {"rl": "#1f77b4", "scratch": "#aec7e8", "anneal": "#ff7f0e",
-         "random": "#2ca02c", "constructive": "#7f7f7f"}
+         "random": "#2ca02c", "constructive": "#7f7f7f", "exact": "#9467bd",
+         "auto": "#8c564b"}
 
 
 def load(path):
@@ -29,10 +32,12 @@ def load(path):
                 if ":" in item:
                     t, q = item.split(":")
                     trace.append((float(t), float(q)))
+            bound = row[9] if len(row) > 9 and row[9] else ""
             runs.append(dict(case=row[0], method=row[1], budget=float(row[2]),
                              seed=int(row[3]), quality=float(row[4]),
                              throughput=float(row[5]), samples=int(row[6]),
-                             trace=trace, error=row[8] if len(row) > 8 else ""))
+                             trace=trace, error=row[8] if len(row) > 8 else "",
+                             bound=float(bound) if bound else None))
     return runs
 
 
@@ -50,6 +55,16 @@ def first_time(trace, q):
 
 def main():
     runs = load(sys.argv[1])
+    proofs = [r for r in runs if r["method"] == "proof"]
+    runs = [r for r in runs if r["method"] != "proof"]
+    if proofs:
+        print(f"\n**Proved infeasible** ({len(proofs)} cases; every method "
+              "answers with the proof at once)\n")
+        print("| graph/hardware | proof |")
+        print("|---|---|")
+        for r in proofs:
+            msg = r["error"].replace("FAILED_PRECONDITION: ", "")
+            print(f"| {r['case']} | {msg[:160]}{'...' if len(msg) > 160 else ''} |")
     by = defaultdict(list)
     cases, budgets = [], sorted({r["budget"] for r in runs})
     for r in runs:
@@ -59,10 +74,15 @@ def main():
     methods = [m for m in METHODS if any(k[2] == m for k in by)]
     for b in budgets:
         print(f"\n**Budget {b:g} s** — mean quality over seeds (in brackets: best throughput in samples/s over the seeds)\n")
-        print("| graph/hardware | " + " | ".join(LABEL[m] for m in methods) + " |")
-        print("|---|" + "---|" * len(methods))
+        print("| graph/hardware | " + " | ".join(LABEL[m] for m in methods) +
+              " | proved bound | first valid (s) |")
+        print("|---|" + "---|" * (len(methods) + 2))
         for c in cases:
             cells = []
+            bounds = [r["bound"] for m in methods for r in by.get((c, b, m), [])
+                      if r["bound"] is not None]
+            firsts = [r["trace"][0][0] for m in methods
+                      for r in by.get((c, b, m), []) if r["trace"]]
             for m in methods:
                 rs = by.get((c, b, m), [])
                 if not rs:
@@ -71,6 +91,8 @@ def main():
                 q = sum(r["quality"] for r in rs) / len(rs)
                 best = max(r["throughput"] for r in rs)
                 cells.append(f"{q:.3f} ({best:,.0f})")
+            cells.append(f"{min(bounds):.3f}" if bounds else "")
+            cells.append(f"{min(firsts):.3f}" if firsts else "none")
             print(f"| {c} | " + " | ".join(cells) + " |")
         print()
         # Geomean throughput ratio of rl over each baseline.
@@ -86,6 +108,21 @@ def main():
             if ratios:
                 print(f"- rl / {base} geomean mean-throughput ratio at {b:g} s: "
                       f"{geomean(ratios):.3f} over {len(ratios)} graphs")
+            hard = []
+            for c in cases:
+                if c.split("/")[0] not in HARD:
+                    continue
+                a, o = by.get((c, b, "rl")), by.get((c, b, base))
+                if a and o:
+                    ta = sum(r["throughput"] for r in a) / len(a)
+                    to = sum(r["throughput"] for r in o) / len(o)
+                    if ta > 0 and to > 0:
+                        hard.append((ta / to, c))
+            if hard:
+                worst = min(hard)
+                print(f"  - on the hard graphs ({', '.join(sorted(HARD))}): "
+                      f"{geomean([r for r, _ in hard]):.3f} over {len(hard)} "
+                      f"cases, lowest {worst[0]:.3f} ({worst[1]})")
     # Fine-tuning speed-up at the largest budget.
     b = budgets[-1]
     print(f"\n**Fine-tuning speed-up ({b:g} s runs)**: time for the policy from "
