@@ -112,6 +112,15 @@ void FillNodeFeatures(const Problem& problem, const Totals& totals,
   const double link_bw = scales.link_bw;
   const double link_latency = scales.link_latency;
   const std::vector<int>& last = spans.last;
+  // Time before each node, for the balanced chip of a tensor's last reader.
+  std::vector<double> before(n + 1, 0.0);
+  for (int v = 0; v < n; ++v) before[v + 1] = before[v] + time[v];
+  const int hops = std::max(1, problem.max_hops());
+  const double window_sram =
+      std::min(c, hops + 1) * static_cast<double>(scales.sram0);
+  auto balanced = [&](int v) {
+    return c * SafeDiv(before[v] + 0.5 * time[v], total_time);
+  };
   double cum_time = 0, cum_mem = 0, cut_bytes = 0, cut_count = 0;
   for (int v = 0; v < n; ++v) {
     float* row = &f.node[static_cast<size_t>(v) * kNumNodeFeatures];
@@ -144,6 +153,11 @@ void FillNodeFeatures(const Problem& problem, const Totals& totals,
     const int pin = problem.pin(v);
     row[kPinned] = pin >= 0 ? 1.0f : 0.0f;
     row[kPinChip] = pin >= 0 ? Finite(double(pin) / c) : 0.0f;
+    row[kHopSpan] =
+        Finite(std::min(4.0, (balanced(last[v]) - balanced(v)) / hops) / 4);
+    double fan_in = resident;
+    for (int u : g.predecessors(v)) fan_in += problem.resident_bytes(u);
+    row[kFanInWindow] = Finite(std::log1p(SafeDiv(fan_in, window_sram)));
     cum_time += time[v];
     cum_mem += resident;
 
@@ -174,6 +188,9 @@ void FillHardwareFeatures(const Problem& problem, const Totals& totals,
   f.hardware[kMaxHops] = Finite(std::min(problem.max_hops(), 8) / 8.0);
   f.hardware[kUseAllChips] = problem.use_all_chips() ? 1.0f : 0.0f;
   f.hardware[kLogNodes] = Finite(std::log1p(double(problem.num_nodes())) / 10);
+  f.hardware[kHopsOfChips] =
+      c > 1 ? Finite(double(std::min(problem.max_hops(), c - 1)) / (c - 1))
+            : 1.0f;
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ namespace mcmpart::policy {
 
 // Bumped whenever the meaning or order of a feature changes; a checkpoint
 // records the version it was trained with and refuses to load under another.
-inline constexpr int kFeatureVersion = 1;
+inline constexpr int kFeatureVersion = 2;
 
 // Per-node numeric features, in this order (row-major in
 // GraphFeatures::node).
@@ -45,6 +45,13 @@ enum NodeFeature : int {
   kOutCommCost,      // log1p(v's output on one link / ideal chip time)
   kPinned,           // 1 when the request pins v
   kPinChip,          // pinned chip / C (0 when unpinned)
+  kHopSpan,          // chips v's tensor spans in the split that balances
+                     //   time (kBalancedChip of its last reader minus v's),
+                     //   / max_hops, capped at 4, / 4: above 1/4 the hop
+                     //   limit binds on it
+  kFanInWindow,      // log1p(resident bytes of v and its inputs' producers /
+                     //   SRAM of the min(C, max_hops + 1) chips they must
+                     //   share): wide fan-in under a hop limit
   kNumNodeFeatures
 };
 
@@ -58,6 +65,8 @@ enum HardwareFeature : int {
   kMaxHops,         // min(max_hops, 8) / 8
   kUseAllChips,     // 1 when every chip must be used
   kLogNodes,        // log1p(N) / 10
+  kHopsOfChips,     // min(max_hops, C - 1) / (C - 1): 1 when the hop
+                    //   limit can never bind (1 for one chip)
   kNumHardwareFeatures
 };
 

@@ -131,6 +131,14 @@ TEST(FeaturesTest, HandMadeDiamond) {
   // a's output goes as far as c? no: its last reader is c (id 2).
   EXPECT_FLOAT_EQ(at(0, kSpan), 2.0f / 4);
   EXPECT_FLOAT_EQ(at(3, kSpan), 0.0f);
+  // Time-balanced chips: a at 2 * 0.5 / 10 = 0.1, its last reader c at
+  // 2 * (3 + 1.5) / 10 = 0.9: 0.8 chips under max_hops 1, / 4.
+  EXPECT_FLOAT_EQ(at(0, kHopSpan), 0.8f / 4);
+  EXPECT_FLOAT_EQ(at(3, kHopSpan), 0.0f);
+  // d (40 bytes) and its producers b (20) and c (330) share max_hops + 1 =
+  // 2 chips of 1000 bytes.
+  EXPECT_FLOAT_EQ(at(3, kFanInWindow), std::log1p(390.0f / 2000));
+  EXPECT_FLOAT_EQ(f->hardware[kHopsOfChips], 1.0f);  // 1 hop of C - 1 = 1
   EXPECT_EQ(f->op_id[0], HashOp("Conv", 512));
   EXPECT_EQ(f->edge_src.size(), 4u);
   EXPECT_FLOAT_EQ(f->hardware[kChipCount], 2.0f / 32);
@@ -261,7 +269,8 @@ TEST(CheckpointTest, MismatchesAreCleanErrors) {
   r = Policy::Load(dir);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
 
-  rewrite("feature_version: 1", "feature_version: 999");
+  rewrite(absl::StrCat("feature_version: ", kFeatureVersion),
+          "feature_version: 999");
   r = Policy::Load(dir);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(r.status().message(), HasSubstr("999"));
@@ -491,6 +500,11 @@ TEST(PpoTest, ZeroEpochsSamplesWithoutLearning) {
   EXPECT_EQ(
       ValidatePpoOptions(o),
       absl::InvalidArgumentError("PPO option epochs is out of range: -1"));
+  o.epochs = 0;
+  o.max_fallback_repairs = -1;
+  EXPECT_EQ(ValidatePpoOptions(o),
+            absl::InvalidArgumentError(
+                "PPO option max_fallback_repairs is out of range: -1"));
 }
 
 TEST(PpoTest, DeterministicWithASeed) {
