@@ -78,6 +78,8 @@ def main():
               " | proved bound | first valid (s) |")
         print("|---|" + "---|" * (len(methods) + 2))
         for c in cases:
+            if not any(by.get((c, b, m)) for m in methods):
+                continue  # not run at this budget
             cells = []
             bounds = [r["bound"] for m in methods for r in by.get((c, b, m), [])
                       if r["bound"] is not None]
