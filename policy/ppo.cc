@@ -102,7 +102,7 @@ void Score(absl::StatusOr<Assignment> r, Evaluator& eval, Scored* out) {
     return;
   }
   if (!eval.IsValid(*r)) {
-    out->status = absl::InternalError("repair gave an invalid placement");
+    out->status = absl::InternalError("decoding gave an invalid placement");
     return;
   }
   const Figures& f = eval.Score(*r);
@@ -112,7 +112,7 @@ void Score(absl::StatusOr<Assignment> r, Evaluator& eval, Scored* out) {
 }
 
 // Decodes (options.decode) and scores one candidate into `out`.
-void RepairOne(const Problem& problem, const Assignment& q,
+void DecodeOne(const Problem& problem, const Assignment& q,
                const PpoOptions& options, const StopCheck& stopped,
                std::atomic<int>& fallbacks, Evaluator& eval, Scored* out) {
   if (stopped()) {
@@ -154,9 +154,9 @@ void RepairOne(const Problem& problem, const Assignment& q,
   Score(std::move(r), eval, out);
 }
 
-// Repairs the batch (and the greedy placement, last, with score_greedy) on
+// Decodes the batch (and the greedy placement, last, with score_greedy) on
 // options.repair_threads threads.
-std::vector<Scored> RepairBatch(const Problem& problem, const Sampled& batch,
+std::vector<Scored> DecodeBatch(const Problem& problem, const Sampled& batch,
                                 const PpoOptions& options,
                                 const StopCheck& stopped) {
   const int k = static_cast<int>(batch.proposals.size());
@@ -166,7 +166,7 @@ std::vector<Scored> RepairBatch(const Problem& problem, const Sampled& batch,
   auto worker = [&] {
     Evaluator eval(problem);
     for (int i; (i = next.fetch_add(1)) < total;) {
-      RepairOne(problem, i < k ? batch.proposals[i] : batch.greedy, options,
+      DecodeOne(problem, i < k ? batch.proposals[i] : batch.greedy, options,
                 stopped, fallbacks, eval, &scored[i]);
     }
   };
@@ -393,7 +393,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   // 2. Repair and score, several candidates at once.
   t0 = absl::Now();
   const std::vector<Scored> scored =
-      RepairBatch(problem, batch, options_, stopped);
+      DecodeBatch(problem, batch, options_, stopped);
   stats.repair_time = absl::Now() - t0;
   stats.candidates = static_cast<int>(
       std::count_if(scored.begin(), scored.end(),

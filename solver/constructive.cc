@@ -122,10 +122,10 @@ std::vector<std::vector<int>> CandidateOrders(const Graph& g) {
 // all 64 bits of a double it bisects the values down to a relative 1e-4
 // from a proved floor, then steps down through the bottlenecks of the
 // splits it reconstructs (in the splitter's own arithmetic) until the next
-// value below is infeasible: about
-// 20 rounds instead of 64, which is what makes decoding policy samples
-// cheap (docs/policy.md, "Decoding"). When the steps do not settle, it
-// bisects the remaining bit patterns, which order like the values.
+// value below is infeasible: about 20 rounds instead of 64, which is what
+// makes decoding policy samples cheap (docs/policy.md, "Decoding"). When
+// the steps do not settle, it bisects the remaining bit patterns, which
+// order like the values.
 absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
                                           const StopToken* stop, double hi) {
   auto cancelled = [stop] { return stop != nullptr && stop->stop_requested(); };

@@ -40,8 +40,8 @@
 #include "policy/finetune.h"
 #include "policy/policy.h"
 #include "policy/registry.h"
-#include "solver/constructive.h"
 #include "solver/problem.h"
+#include "solver/repair.h"
 #include "solver/strategy.h"
 #include "tests/benchmarks/policy/cases.h"
 
@@ -192,14 +192,15 @@ std::string CsvField(std::string s) {
 
 std::string CsvLine(const Run& run) {
   std::vector<std::string> tr;
-  for (auto [t, q] : run.trace) tr.push_back(absl::StrFormat("%.3f:%.5f", t, q));
-  return absl::StrFormat(
-      "%s,%s,%g,%d,%.6f,%.3f,%lld,%s,%s,%s", run.case_name, run.method,
-      run.budget_s, run.seed, run.quality, run.throughput,
-      static_cast<long long>(run.samples), absl::StrJoin(tr, ";"),
-      CsvField(run.error),
-      run.bound_quality > 0 ? absl::StrFormat("%.6f", run.bound_quality)
-                            : std::string());
+  for (auto [t, q] : run.trace)
+    tr.push_back(absl::StrFormat("%.3f:%.5f", t, q));
+  return absl::StrFormat("%s,%s,%g,%d,%.6f,%.3f,%lld,%s,%s,%s", run.case_name,
+                         run.method, run.budget_s, run.seed, run.quality,
+                         run.throughput, static_cast<long long>(run.samples),
+                         absl::StrJoin(tr, ";"), CsvField(run.error),
+                         run.bound_quality > 0
+                             ? absl::StrFormat("%.6f", run.bound_quality)
+                             : std::string());
 }
 
 int Main(int argc, char** argv) {
@@ -240,15 +241,12 @@ int Main(int argc, char** argv) {
                    problem.status().ToString().c_str());
       continue;
     }
-    // A case without any valid placement: the constructive's proof, once.
-    absl::StatusOr<Assignment> built = ConstructPlacement(*problem);
-    if (absl::IsFailedPrecondition(built.status()) &&
-        !absl::StartsWith(built.status().message(),
-                          "the constructive heuristic")) {
+    // A case without any valid placement: the proof, once.
+    if (absl::Status proof = CheckFeasibility(*problem); !proof.ok()) {
       Run run;
       run.case_name = c;
       run.method = "proof";
-      run.error = built.status().ToString();
+      run.error = proof.ToString();
       emit(run);
       continue;
     }
