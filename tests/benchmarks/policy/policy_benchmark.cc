@@ -10,7 +10,7 @@
 //                    [--decode=split|repair] [--batch=K]
 //
 // A case is GRAPH/PRESET[/hN] (max_hops N, hC = the preset's chip count;
-// tests/benchmarks/policy/cases.h). --suite=wide is the wide and long-range
+// tests/benchmarks/cases.h). --suite=wide is the wide and long-range
 // suite of docs/benchmarks.md: the three hard graphs and two branchy ones on
 // ring4/8/16 with max_hops 1, 2 and C. A case with no valid placement is
 // proved so by every method at once; it is run once, not per budget and
@@ -43,7 +43,7 @@
 #include "solver/problem.h"
 #include "solver/repair.h"
 #include "solver/strategy.h"
-#include "tests/benchmarks/policy/cases.h"
+#include "tests/benchmarks/cases.h"
 
 namespace mcmpart::policy {
 namespace {

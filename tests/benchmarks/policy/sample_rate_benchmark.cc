@@ -7,7 +7,7 @@
 //                         [--decode=split,repair] [--batch=K]
 //                         [--policy=DIR] [--graphs=DIR]
 //
-// A case is GRAPH/PRESET[/hN] (tests/benchmarks/policy/cases.h).
+// A case is GRAPH/PRESET[/hN] (tests/benchmarks/cases.h).
 // Runs the fine-tuning loop's PPO steps (FineTuneOptions' defaults, with
 // --batch overriding the batch) from the shipped policy for --seconds each
 // and prints one CSV row per case and decoding:
@@ -26,7 +26,7 @@
 #include "policy/policy.h"
 #include "policy/registry.h"
 #include "solver/problem.h"
-#include "tests/benchmarks/policy/cases.h"
+#include "tests/benchmarks/cases.h"
 
 namespace mcmpart::policy {
 namespace {

@@ -1,8 +1,8 @@
 // Benchmark cases named GRAPH/PRESET[/hN]: a shared graph (ONNX) on a preset,
 // with max_hops N (hC: the preset's chip count; no suffix: the preset's own).
-// Shared by the policy benchmarks; not a library API.
-#ifndef MCMPART_TESTS_BENCHMARKS_POLICY_CASES_H_
-#define MCMPART_TESTS_BENCHMARKS_POLICY_CASES_H_
+// Shared by the solver and policy benchmarks; not a library API.
+#ifndef MCMPART_TESTS_BENCHMARKS_CASES_H_
+#define MCMPART_TESTS_BENCHMARKS_CASES_H_
 
 #include <memory>
 #include <string>
@@ -67,4 +67,4 @@ inline std::string SuiteCases(const std::vector<std::string>& graphs) {
 
 }  // namespace mcmpart::bench
 
-#endif  // MCMPART_TESTS_BENCHMARKS_POLICY_CASES_H_
+#endif  // MCMPART_TESTS_BENCHMARKS_CASES_H_
