@@ -46,9 +46,25 @@ Splitter::Splitter(const Problem& problem, std::vector<int> order)
 bool Splitter::Feasible(double t, bool all_counts) {
   const int n = n_;
   const size_t width = static_cast<size_t>(n) + 1;
-  layers_.assign((chips_ + 1) * width, -1);
+  if (layers_.size() != (chips_ + 1) * width) {
+    layers_.assign((chips_ + 1) * width, -1);
+    band_lo_.assign(chips_ + 1, 0);
+    band_hi_.assign(chips_ + 1, -1);
+  } else {
+    // Only the bands of the last call hold entries.
+    for (int c = 0; c <= chips_; ++c) {
+      if (band_lo_[c] <= band_hi_[c]) {
+        std::fill(layers_.begin() + c * width + band_lo_[c],
+                  layers_.begin() + c * width + band_hi_[c] + 1, -1);
+      }
+      band_lo_[c] = 0;
+      band_hi_[c] = -1;
+    }
+  }
   feasible_k_.clear();
+  const double total_fastest = prefix_fastest_[n];
   layers_[0] = 0;
+  band_hi_[0] = 0;
   for (int c = 0; c < chips_; ++c) {
     int* next = layers_.data() + (c + 1) * width;
     if (!(hops_ == HopRule::kChain ? ReachByPredecessor(c, t, next)
@@ -58,17 +74,27 @@ bool Splitter::Feasible(double t, bool all_counts) {
     // After the last chip only the end of the graph is of use (and there
     // is no link to cross).
     const bool last_chip = c + 1 == chips_;
-    bool reached = false;
-    for (int e = 1; e <= n; ++e) {
+    // What is left after cut e takes at least its time on the fastest
+    // chips; the chips left run at most t each. A cut that fails this
+    // reaches only cuts that fail it too, so dropping it changes no kept
+    // predecessor. The margin keeps the test necessary under rounding.
+    const double room =
+        (chips_ - c - 1) * t * (1 + 1e-9) + 1e-12 * total_fastest;
+    int first = n + 1, last = -1;
+    for (int e = band_lo_[c + 1]; e <= band_hi_[c + 1]; ++e) {
       if (next[e] < 0) continue;
       if (cuts_.cut_free(e) &&
-          (e == n || (!last_chip && CommTime(c, e) <= t))) {
-        reached = true;
+          (e == n || (!last_chip && CommTime(c, e) <= t &&
+                      prefix_fastest_[n] - prefix_fastest_[e] <= room))) {
+        first = std::min(first, e);
+        last = e;
       } else {
         next[e] = -1;
       }
     }
-    if (!reached) break;
+    if (last < 0) break;
+    band_lo_[c + 1] = first;
+    band_hi_[c + 1] = last;
     if (next[n] >= 0 && (!problem_.use_all_chips() || c + 1 == chips_)) {
       feasible_k_.push_back(c + 1);
       if (!all_counts) return true;
@@ -89,7 +115,8 @@ Assignment Splitter::Reconstruct(int k, double t) const {
     const double share = pt[end] / (c + 1);
     int best = -1;
     double best_gap = kInf;
-    for (int s = c == 0 ? 0 : end - 1; s >= 0; --s) {
+    for (int s = std::min(c == 0 ? 0 : end - 1, band_hi_[c]); s >= band_lo_[c];
+         --s) {
       if (cur[s] < 0 || Lo(c, s) > end || hi_mem[s] < end ||
           cuts_.pinned_after(c) < end || pt[end] - pt[s] > t ||
           !KeepsHops(c, s, cut, k)) {
@@ -236,7 +263,8 @@ bool Splitter::ForEachRun(int c, double t, OnRun on_run) const {
   const std::vector<int>& hi_mem = hi_mem_[kind_of_chip_[c]];
   bool any = false;
   int j = 0;  // largest end with compute <= t; grows with s
-  for (int s = 0; s < n; ++s) {
+  for (int s = band_lo_[c], last = std::min(band_hi_[c], n - 1); s <= last;
+       ++s) {
     if (cur[s] < 0) continue;
     const int lo = Lo(c, s);
     if (lo > n) continue;
@@ -252,37 +280,65 @@ bool Splitter::ForEachRun(int c, double t, OnRun on_run) const {
 
 bool Splitter::ReachByInterval(int c, double t, int* next) {
   const int n = n_;
-  diff_.assign(n + 2, 0);
-  const bool any = ForEachRun(c, t, [this](int, int lo, int hi) {
+  if (diff_.size() != static_cast<size_t>(n) + 2) diff_.assign(n + 2, 0);
+  int first = n + 1, last = -1;
+  const bool any = ForEachRun(c, t, [&](int, int lo, int hi) {
     ++diff_[lo];
     --diff_[hi + 1];
+    first = std::min(first, lo);
+    last = std::max(last, hi);
   });
   if (!any) return false;
   int run = 0;
-  for (int e = 1; e <= n; ++e) {
+  for (int e = first; e <= last; ++e) {
     run += diff_[e];
+    diff_[e] = 0;
     if (run > 0) next[e] = 0;
   }
+  diff_[last + 1] = 0;
+  band_lo_[c + 1] = first;
+  band_hi_[c + 1] = last;
   return true;
 }
 
 bool Splitter::ReachByPredecessor(int c, double t, int* next) {
   const int n = n_;
-  unclaimed_.resize(n + 2);
-  for (int e = 0; e <= n + 1; ++e) unclaimed_[e] = e;
-  auto find = [this](int e) {
-    while (unclaimed_[e] != e) {
-      unclaimed_[e] = unclaimed_[unclaimed_[e]];
-      e = unclaimed_[e];
+  if (unclaimed_.size() != static_cast<size_t>(n) + 2) {
+    unclaimed_.assign(n + 2, 0);
+    unclaimed_stamp_.assign(n + 2, 0);
+    sweep_ = 0;
+  }
+  if (++sweep_ == 0) {  // wrapped: every stamp is stale again
+    std::fill(unclaimed_stamp_.begin(), unclaimed_stamp_.end(), 0);
+    sweep_ = 1;
+  }
+  const uint32_t sweep = sweep_;
+  auto parent = [&](int e) {
+    return unclaimed_stamp_[e] == sweep ? unclaimed_[e] : e;
+  };
+  auto set_parent = [&](int e, int p) {
+    unclaimed_[e] = p;
+    unclaimed_stamp_[e] = sweep;
+  };
+  auto find = [&](int e) {
+    while (parent(e) != e) {
+      set_parent(e, parent(parent(e)));
+      e = parent(e);
     }
     return e;
   };
-  return ForEachRun(c, t, [&](int s, int lo, int hi) {
+  int first = n + 1, last = -1;
+  const bool any = ForEachRun(c, t, [&](int s, int lo, int hi) {
     for (int e = find(lo); e <= hi; e = find(e)) {
       next[e] = s;
-      unclaimed_[e] = e + 1;
+      set_parent(e, e + 1);
+      first = std::min(first, e);
+      last = std::max(last, e);
     }
   });
+  band_lo_[c + 1] = first;
+  band_hi_[c + 1] = last;
+  return any;
 }
 
 int Splitter::Ancestor(int c, int s, int back) const {
@@ -330,6 +386,14 @@ void Splitter::PrepareChipKinds() {
               1;
       hi_mem_[kind][s] = std::max(e, s);
     }
+  }
+  prefix_fastest_.assign(n + 1, 0.0);
+  for (int i = 0; i < n; ++i) {
+    double fastest = kInf;
+    for (const std::vector<double>& pt : prefix_time_) {
+      fastest = std::min(fastest, pt[i + 1] - pt[i]);
+    }
+    prefix_fastest_[i + 1] = prefix_fastest_[i] + fastest;
   }
   kind_of_chip_.assign(chips_, 0);
   if (!identical) {

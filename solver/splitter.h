@@ -4,6 +4,7 @@
 #ifndef MCMPART_SOLVER_SPLITTER_H_
 #define MCMPART_SOLVER_SPLITTER_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -139,11 +140,22 @@ class Splitter {
   std::vector<std::vector<double>> prefix_time_;  // per chip kind
   std::vector<std::vector<int>> hi_mem_;          // per chip kind
   std::vector<int> kind_of_chip_;
+  // Prefix sums of each node's time on its fastest chip kind.
+  std::vector<double> prefix_fastest_;
   // Per layer c (0..C) and cut s: -1 when no split reaches s after c chips,
   // else the predecessor kept for it (kChain) or 0.
   std::vector<int> layers_;
-  std::vector<int> diff_;
+  // Per layer: the cuts [band_lo_, band_hi_] outside which every entry is
+  // -1 (empty when lo > hi). Near the smallest bottleneck the reached cuts
+  // of a layer are a narrow band, so the sweeps and the reset between calls
+  // walk the band instead of the whole order.
+  std::vector<int> band_lo_, band_hi_;
+  std::vector<int> diff_;  // all zero between calls
+  // The find-next-unclaimed forest of ReachByPredecessor: an entry is its
+  // own root unless its stamp is the current sweep's, so no sweep clears it.
   std::vector<int> unclaimed_;
+  std::vector<uint32_t> unclaimed_stamp_;
+  uint32_t sweep_ = 0;
   std::vector<int> feasible_k_;
 };
 

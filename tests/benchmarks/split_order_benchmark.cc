@@ -26,8 +26,8 @@ struct Case {
 
 // Null when the case cannot be loaded.
 const Case* LoadSplitCase(const std::string& name) {
-  absl::StatusOr<Problem> p = bench::LoadCase(
-      std::string(MCMPART_TEST_DATA_DIR) + "/graphs", name);
+  absl::StatusOr<Problem> p =
+      bench::LoadCase(std::string(MCMPART_TEST_DATA_DIR) + "/graphs", name);
   if (!p.ok()) return nullptr;
   auto* c = new Case;
   c->problem = std::make_unique<Problem>(*std::move(p));
