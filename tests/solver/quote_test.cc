@@ -1,11 +1,9 @@
-// How messages print what callers sent and how big figures print.
+// How messages print what callers sent (solver/quote.h).
 #include "solver/quote.h"
 
-#include <limits>
 #include <string>
 
 #include "gtest/gtest.h"
-#include "solver/format.h"
 
 namespace mcmpart {
 namespace {
@@ -28,20 +26,6 @@ TEST(QuoteInputTest, PrefixEndsOnAWholeUtf8Character) {
   // 63 ASCII bytes, then "é" (2 bytes) straddling byte 64.
   const std::string text = std::string(63, 'a') + "\xc3\xa9" + "tail";
   EXPECT_EQ(QuoteInput(text), "'" + std::string(63, 'a') + "...' (69 bytes)");
-}
-
-TEST(FormatBytesTest, OrdinaryFiguresAreExact) {
-  EXPECT_EQ(FormatBytes(100663296), "96.00 MiB (100663296 bytes)");
-  EXPECT_EQ(FormatBytes(965), "0.00 MiB (965 bytes)");
-  EXPECT_EQ(FormatBytes(999999999999999),
-            "953674316.41 MiB (999999999999999 bytes)");
-}
-
-TEST(FormatBytesTest, HugeFiguresAreShort) {
-  EXPECT_EQ(FormatBytes(1e308), "1e+308 bytes");
-  EXPECT_EQ(FormatBytes(1e15), "1e+15 bytes");
-  EXPECT_EQ(FormatBytes(1.5e18), "1.5e+18 bytes");
-  EXPECT_EQ(FormatBytes(std::numeric_limits<double>::infinity()), "inf bytes");
 }
 
 }  // namespace

@@ -1,0 +1,194 @@
+// Tests of the PPO trainer (policy/ppo.h).
+#include "policy/ppo.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gtest/gtest.h"
+#include "mcmpart/v1/problem.pb.h"
+#include "policy/policy.h"
+#include "solver/constructive.h"
+#include "solver/evaluator.h"
+#include "solver/placement.h"
+#include "solver/problem.h"
+#include "tests/policy/test_util.h"
+
+namespace mcmpart::policy {
+namespace {
+
+using ::mcmpart::policy::testing::AddNode;
+using ::mcmpart::policy::testing::MakeProblem;
+using ::mcmpart::policy::testing::SmallConfig;
+using ::mcmpart::policy::testing::TinyChain;
+using ::mcmpart::policy::testing::Uniform;
+
+// Four parallel branches (6, 6, 7 and 4 s of compute) between a source and
+// a sink (1 s each) on 3 chips. A tensor inside a branch takes 20 s to cross
+// a link, one at a branch's end 0.01 s, so good placements keep branches
+// whole and the question is which branches share a chip: the node order a
+// placement induces. The best grouping has a bottleneck of 10 s (quality
+// 0.833); rebalancing moves the boundaries but cannot regroup the branches.
+Problem TinyBranches() {
+  v1::Graph g;
+  g.set_name("branches");
+  AddNode(g, "s", "Conv", {}, 1e9, 10, 1e5);
+  const double flops[4][3] = {{2, 1, 3}, {1, 4, 1}, {3, 3, 1}, {1, 1, 2}};
+  std::vector<std::string> ends;
+  for (int b = 0; b < 4; ++b) {
+    std::string prev = "s";
+    for (int i = 0; i < 3; ++i) {
+      const std::string name = "b" + std::to_string(b) + std::to_string(i);
+      AddNode(g, name, i == 1 ? "MatMul" : "Relu", {prev.c_str()},
+              flops[b][i] * 1e9, 10, i == 2 ? 1e7 : 2e10);
+      prev = name;
+    }
+    ends.push_back(prev);
+  }
+  AddNode(g, "t", "Add",
+          {ends[0].c_str(), ends[1].c_str(), ends[2].c_str(), ends[3].c_str()},
+          1e9, 0, 1e5);
+  return MakeProblem(g, Uniform(3, 1e12));
+}
+
+// Mean batch reward of the first and of the last three of 12 PPO steps
+// from a fresh policy with `seed`.
+std::pair<double, double> FirstAndLastMeanReward(const Problem& p, PpoOptions o,
+                                                 int seed) {
+  auto policy = Policy::Create(SmallConfig(), seed);
+  if (!policy.ok()) {
+    ADD_FAILURE() << policy.status();
+    return {0, 0};
+  }
+  o.seed = seed;
+  o.batch = 16;
+  o.learning_rate = 3e-3;
+  o.score_greedy = false;
+  auto trainer = PpoTrainer::Create(std::move(*policy), o);
+  if (!trainer.ok()) {
+    ADD_FAILURE() << trainer.status();
+    return {0, 0};
+  }
+  std::vector<double> mean;
+  for (int i = 0; i < 12; ++i) {
+    auto st = (*trainer)->Step(p, nullptr);
+    if (!st.ok()) {
+      ADD_FAILURE() << st.status();
+      return {0, 0};
+    }
+    EXPECT_EQ(st->valid, 16);
+    mean.push_back(st->mean_reward);
+  }
+  return {(mean[0] + mean[1] + mean[2]) / 3,
+          (mean[9] + mean[10] + mean[11]) / 3};
+}
+
+TEST(PpoTest, MeanRewardRisesWithFixedSeed) {
+  PpoOptions o;
+  // A chain has one node order, so with rebalancing every sample is the
+  // best split and there is nothing to learn: this checks the PPO update
+  // itself. The branches test below checks it with rebalancing.
+  o.decode = Decode::kRepair;
+  o.rebalance = false;
+  const auto [first, last] = FirstAndLastMeanReward(TinyChain(), o, 5);
+  EXPECT_GT(last, first + 0.02) << "first " << first << " last " << last;
+}
+
+TEST(PpoTest, MeanRewardRisesWithRebalancingOnBranches) {
+  PpoOptions o;
+  o.decode = Decode::kRepair;
+  ASSERT_TRUE(o.rebalance);  // the default
+  const auto [first, last] = FirstAndLastMeanReward(TinyBranches(), o, 3);
+  EXPECT_GT(last, first + 0.1) << "first " << first << " last " << last;
+}
+
+// The default decoding: the split of each proposal's order, trained on the
+// proposal. Measured: 0.547 over the first three steps, 0.636 over the
+// last three.
+TEST(PpoTest, MeanRewardRisesWithSplitDecodingOnBranches) {
+  PpoOptions o;
+  ASSERT_EQ(o.decode, Decode::kSplit);  // the default
+  const auto [first, last] = FirstAndLastMeanReward(TinyBranches(), o, 3);
+  EXPECT_GT(last, first + 0.05) << "first " << first << " last " << last;
+}
+
+TEST(PpoTest, RebalancingGivesEveryChainSampleTheBestSplit) {
+  Problem p = TinyChain();
+  absl::StatusOr<Assignment> best = ConstructPlacement(p);
+  ASSERT_TRUE(best.ok()) << best.status();
+  Evaluator eval(p);
+  const double optimum = eval.Score(*best).quality;
+  auto step = [&](Decode decode, bool rebalance) {
+    auto policy = Policy::Create(SmallConfig(), 5);
+    PpoOptions o;
+    o.seed = 5;
+    o.batch = 8;
+    o.epochs = 0;
+    o.decode = decode;
+    o.rebalance = rebalance;
+    auto trainer = PpoTrainer::Create(std::move(*policy), o);
+    absl::StatusOr<PpoStepStats> st = (*trainer)->Step(p, nullptr);
+    if (!st.ok()) {
+      ADD_FAILURE() << st.status();
+      return 0.0;
+    }
+    EXPECT_EQ(st->valid, 9);  // 8 samples and the greedy placement
+    EXPECT_EQ(st->split, decode == Decode::kSplit ? 9 : 0);
+    return st->mean_quality;
+  };
+  // The chain's only order, split exactly: every sample reaches the
+  // constructive optimum, which unbalanced repaired samples do not.
+  EXPECT_NEAR(step(Decode::kRepair, true), optimum, 1e-12);
+  EXPECT_LT(step(Decode::kRepair, false), optimum - 0.05);
+  // Decoding by the split gives the same exact split without the repair.
+  EXPECT_NEAR(step(Decode::kSplit, false), optimum, 1e-12);
+}
+
+TEST(PpoTest, ZeroEpochsSamplesWithoutLearning) {
+  Problem p = TinyChain();
+  auto policy = Policy::Create(SmallConfig(), 5);
+  ASSERT_TRUE(policy.ok());
+  auto before = (*policy)->Probabilities(p);
+  ASSERT_TRUE(before.ok());
+  PpoOptions o;
+  o.seed = 5;
+  o.epochs = 0;
+  auto trainer = PpoTrainer::Create(std::move(*policy), o);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  for (int i = 0; i < 3; ++i) {
+    auto st = (*trainer)->Step(p, nullptr);
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_GT(st->candidates, 0);
+  }
+  EXPECT_EQ((*trainer)->policy().Probabilities(p).value(), before.value());
+  o.epochs = -1;
+  EXPECT_EQ(
+      ValidatePpoOptions(o),
+      absl::InvalidArgumentError("PPO option epochs is out of range: -1"));
+  o.epochs = 0;
+  o.max_fallback_repairs = -1;
+  EXPECT_EQ(ValidatePpoOptions(o),
+            absl::InvalidArgumentError(
+                "PPO option max_fallback_repairs is out of range: -1"));
+}
+
+TEST(PpoTest, DeterministicWithASeed) {
+  Problem p = TinyChain();
+  auto run = [&] {
+    auto policy = Policy::Create(SmallConfig(), 9);
+    PpoOptions o;
+    o.seed = 9;
+    o.batch = 8;
+    auto trainer = PpoTrainer::Create(std::move(*policy), o);
+    std::vector<double> out;
+    for (int i = 0; i < 3; ++i)
+      out.push_back((*trainer)->Step(p, nullptr)->mean_reward);
+    return out;
+  };
+  EXPECT_EQ(run(), run());
+}
+
+}  // namespace
+}  // namespace mcmpart::policy
