@@ -138,7 +138,18 @@ absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
   while (lo > 0 && hi > lo * (1 + 1e-4)) {
     if (cancelled()) return kCancelled;
     const double mid = lo + (hi - lo) / 2;
-    (splitter.Feasible(mid, false) ? hi : lo) = mid;
+    if (!splitter.Feasible(mid, false)) {
+      lo = mid;
+      continue;
+    }
+    hi = mid;
+    // The balanced split kept at `mid` often has a bottleneck well below
+    // it; where the layers are exact that value is feasible too.
+    if (splitter.exact()) {
+      const double reached = splitter.SplitBottleneck(
+          splitter.Reconstruct(splitter.feasible_k().back(), mid));
+      if (reached <= hi && reached > lo) hi = reached;
+    }
   }
   constexpr int kMaxSteps = 8;
   for (int step = 0; lo > 0 && step < kMaxSteps; ++step) {
@@ -150,7 +161,7 @@ absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
     if (!(reached <= hi)) break;
     // Under 2 < max_hops < C - 1 the split kept at `hi` may be one that
     // the search at `reached` does not keep.
-    if (!splitter.Feasible(reached, false)) {
+    if (!splitter.exact() && !splitter.Feasible(reached, false)) {
       lo = std::max(lo, reached);
       break;
     }

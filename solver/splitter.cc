@@ -303,35 +303,25 @@ bool Splitter::ReachByInterval(int c, double t, int* next) {
 
 bool Splitter::ReachByPredecessor(int c, double t, int* next) {
   const int n = n_;
-  if (unclaimed_.size() != static_cast<size_t>(n) + 2) {
-    unclaimed_.assign(n + 2, 0);
-    unclaimed_stamp_.assign(n + 2, 0);
-    sweep_ = 0;
-  }
-  if (++sweep_ == 0) {  // wrapped: every stamp is stale again
-    std::fill(unclaimed_stamp_.begin(), unclaimed_stamp_.end(), 0);
-    sweep_ = 1;
-  }
-  const uint32_t sweep = sweep_;
-  auto parent = [&](int e) {
-    return unclaimed_stamp_[e] == sweep ? unclaimed_[e] : e;
-  };
-  auto set_parent = [&](int e, int p) {
-    unclaimed_[e] = p;
-    unclaimed_stamp_[e] = sweep;
-  };
-  auto find = [&](int e) {
-    while (parent(e) != e) {
-      set_parent(e, parent(parent(e)));
-      e = parent(e);
+  if (unclaimed_.size() != static_cast<size_t>(n) + 2) unclaimed_.resize(n + 2);
+  // The forest is reset lazily, up to the furthest end a run has reached:
+  // every run ends past the band's first cut, and parents point forward to
+  // at most one past the furthest end.
+  int reset = band_lo_[c];
+  auto find = [this](int e) {
+    while (unclaimed_[e] != e) {
+      unclaimed_[e] = unclaimed_[unclaimed_[e]];
+      e = unclaimed_[e];
     }
     return e;
   };
   int first = n + 1, last = -1;
   const bool any = ForEachRun(c, t, [&](int s, int lo, int hi) {
-    for (int e = find(lo); e <= hi; e = find(e)) {
+    for (; reset <= hi + 1; ++reset) unclaimed_[reset] = reset;
+    // Past every end claimed so far, the run claims all of its ends.
+    for (int e = lo > last ? lo : find(lo); e <= hi; e = find(e)) {
       next[e] = s;
-      set_parent(e, e + 1);
+      unclaimed_[e] = e + 1;
       first = std::min(first, e);
       last = std::max(last, e);
     }

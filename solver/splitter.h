@@ -4,7 +4,6 @@
 #ifndef MCMPART_SOLVER_SPLITTER_H_
 #define MCMPART_SOLVER_SPLITTER_H_
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -43,6 +42,13 @@ class Splitter {
   // Explain); without, it stops at the first feasible one. Every layer is
   // kept either way: with a hop rule the layers hold the predecessors.
   bool Feasible(double t, bool all_counts);
+
+  // Whether Feasible is exact: true unless 2 < max_hops < C - 1, where a
+  // reached cut keeps one history of several. When exact, a split found at
+  // one target is found again at its own bottleneck.
+  bool exact() const {
+    return hops_ != HopRule::kChain || problem_.max_hops() <= 2;
+  }
 
   // Chip counts that were feasible at the last Feasible call.
   const std::vector<int>& feasible_k() const { return feasible_k_; }
@@ -150,12 +156,8 @@ class Splitter {
   // of a layer are a narrow band, so the sweeps and the reset between calls
   // walk the band instead of the whole order.
   std::vector<int> band_lo_, band_hi_;
-  std::vector<int> diff_;  // all zero between calls
-  // The find-next-unclaimed forest of ReachByPredecessor: an entry is its
-  // own root unless its stamp is the current sweep's, so no sweep clears it.
-  std::vector<int> unclaimed_;
-  std::vector<uint32_t> unclaimed_stamp_;
-  uint32_t sweep_ = 0;
+  std::vector<int> diff_;       // all zero between calls
+  std::vector<int> unclaimed_;  // ReachByPredecessor's forest
   std::vector<int> feasible_k_;
 };
 
