@@ -21,8 +21,12 @@ absl::StatusOr<StrategyResult> FineTune(
     return result;
   }
 
+  PpoOptions ppo = options.ppo;
+  // A batch that follows measured times would make a seeded run with a
+  // sample budget depend on the machine.
+  if (budget.samples > 0) ppo.max_batch = 0;
   absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =
-      PpoTrainer::Create(base.Clone(), options.ppo);
+      PpoTrainer::Create(base.Clone(), ppo);
   if (!trainer.ok()) return trainer.status();
 
   Evaluator eval(problem);

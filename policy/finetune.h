@@ -17,11 +17,16 @@ namespace mcmpart::policy {
 
 struct FineTuneOptions {
   // Shorter repairs than pre-training: a request's budget is seconds, and
-  // each PPO step should leave room for several. The batch of 32 makes the
-  // split-decoded samples (PpoOptions::decode) four times as many as a
-  // batch of 8 at the same quality (docs/policy.md, "Decoding").
+  // each PPO step should leave room for several. The batch starts at 32
+  // (four times the split-decoded samples of a batch of 8 at the same
+  // quality) and, under a time budget, grows with the measured cost of the
+  // update up to 1,024: on a 560-node graph one update takes as long as
+  // decoding a few hundred samples (docs/policy.md, "Decoding"). Under a
+  // sample budget the batch stays at ppo.batch, so that a seed reproduces
+  // the run.
   FineTuneOptions() {
     ppo.batch = 32;
+    ppo.max_batch = 1024;
     ppo.repair_time_limit = absl::Milliseconds(250);
   }
   PpoOptions ppo;  // ppo.seed makes a run deterministic (with a sample budget)

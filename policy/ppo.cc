@@ -236,6 +236,9 @@ absl::Status ValidatePpoOptions(const PpoOptions& o) {
         absl::StrCat("PPO option ", name, " is out of range: ", v));
   };
   if (o.batch < 2 || o.batch > 4096) return bad("batch", o.batch);
+  if (o.max_batch != 0 && (o.max_batch < o.batch || o.max_batch > 4096)) {
+    return bad("max_batch", o.max_batch);
+  }
   if (o.epochs < 0 || o.epochs > 100) return bad("epochs", o.epochs);
   if (!(o.clip > 0 && o.clip < 1)) return bad("clip", o.clip);
   if (!(o.entropy_coef >= 0 && o.entropy_coef < 10)) {
@@ -273,6 +276,7 @@ struct PpoTrainer::Impl {
   // not started when it would end past the step's deadline.
   absl::Duration last_sample = absl::ZeroDuration();
   absl::Duration last_epoch = absl::ZeroDuration();
+  int batch = 0;  // of the next step (PpoOptions::max_batch)
 };
 
 namespace {
@@ -328,6 +332,24 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
   });
 }
 
+// The batch after a step that learned (PpoOptions::max_batch): large enough
+// that sampling and decoding take about three times as long as the update,
+// which costs about the same whatever the batch; at most twice the last one, so
+// that one slow phase does not swing it.
+int NextBatch(const PpoOptions& options, const PpoStepStats& stats) {
+  if (options.max_batch <= options.batch || stats.batch <= 0) {
+    return options.batch;
+  }
+  const double per_sample =
+      absl::ToDoubleSeconds(stats.sample_time + stats.repair_time) /
+      stats.batch;
+  if (!(per_sample > 0)) return stats.batch;
+  const double want = 2 * absl::ToDoubleSeconds(stats.learn_time) / per_sample;
+  const double capped = std::min(
+      {want, 2.0 * stats.batch, static_cast<double>(options.max_batch)});
+  return std::max(options.batch, static_cast<int>(capped));
+}
+
 }  // namespace
 
 PpoTrainer::~PpoTrainer() = default;
@@ -341,6 +363,7 @@ absl::StatusOr<std::unique_ptr<PpoTrainer>> PpoTrainer::Create(
   t->options_ = options;
   t->impl_ = std::make_unique<Impl>();
   t->impl_->rng.seed(options.seed);
+  t->impl_->batch = options.batch;
   absl::Status s = GuardTorch("optimizer", [&] {
     t->policy_->impl_->net->train();
     t->impl_->optimizer = std::make_unique<torch::optim::Adam>(
@@ -359,7 +382,8 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   Policy::Impl& pi = *policy_->impl_;
   const int n = problem.num_nodes();
   const int c = problem.num_chips();
-  const int k = options_.batch;
+  const int k = impl_->batch;
+  stats.batch = k;
   if (impl_->cached_problem != &problem || impl_->cached.num_nodes != n ||
       impl_->cached.num_chips != c) {
     absl::StatusOr<GraphTensors> g =
@@ -426,6 +450,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
     return s;
   }
   stats.learn_time = absl::Now() - t0;
+  impl_->batch = NextBatch(options_, stats);
   return stats;
 }
 

@@ -46,7 +46,14 @@ enum class Decode {
 };
 
 struct PpoOptions {
-  int batch = 16;     // candidates sampled per step
+  int batch = 16;  // candidates sampled per step (the least, with max_batch)
+  // Above `batch`: the batch follows the measured times, growing up to this
+  // while learning takes more than a third as long as sampling and decoding
+  // (and shrinking back towards `batch` when it does not), so that the
+  // update's cost, which hardly depends on the batch, is shared by enough
+  // samples (docs/policy.md, "Decoding"). 0 (or `batch`): a fixed batch,
+  // so that a seed reproduces a run.
+  int max_batch = 0;
   int epochs = 4;     // PPO passes over each batch; 0 = sample and repair
                       // only, never updating the policy
   double clip = 0.2;  // PPO ratio clip
@@ -83,6 +90,7 @@ struct PpoOptions {
 absl::Status ValidatePpoOptions(const PpoOptions& options);
 
 struct PpoStepStats {
+  int batch = 0;       // candidates sampled at this step
   int candidates = 0;  // repaired (batch, plus the greedy one)
   int valid = 0;       // repairs that gave a valid placement
   int split = 0;       // of those, decoded by the split alone (Decode::kSplit)

@@ -1,15 +1,18 @@
 // Tests of the PPO trainer (policy/ppo.h).
 #include "policy/ppo.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "mcmpart/v1/problem.pb.h"
 #include "policy/policy.h"
+#include "policy/synthetic.h"
 #include "solver/constructive.h"
 #include "solver/evaluator.h"
 #include "solver/placement.h"
@@ -172,6 +175,67 @@ TEST(PpoTest, ZeroEpochsSamplesWithoutLearning) {
   EXPECT_EQ(ValidatePpoOptions(o),
             absl::InvalidArgumentError(
                 "PPO option max_fallback_repairs is out of range: -1"));
+}
+
+TEST(PpoTest, FixedBatchUnlessMaxBatchIsSet) {
+  Problem p = TinyBranches();
+  auto run = [&](int max_batch) {
+    auto policy = Policy::Create(SmallConfig(), 3);
+    PpoOptions o;
+    o.seed = 3;
+    o.batch = 8;
+    o.max_batch = max_batch;
+    auto trainer = PpoTrainer::Create(std::move(*policy), o);
+    EXPECT_TRUE(trainer.ok()) << trainer.status();
+    std::vector<int> batches;
+    for (int i = 0; i < 6; ++i) {
+      auto st = (*trainer)->Step(p, nullptr);
+      EXPECT_TRUE(st.ok()) << st.status();
+      batches.push_back(st->batch);
+    }
+    return batches;
+  };
+  EXPECT_EQ(run(0), std::vector<int>(6, 8));
+  EXPECT_EQ(run(8), std::vector<int>(6, 8));
+  PpoOptions o;
+  o.batch = 16;
+  o.max_batch = 8;
+  EXPECT_EQ(
+      ValidatePpoOptions(o),
+      absl::InvalidArgumentError("PPO option max_batch is out of range: 8"));
+  o.max_batch = 5000;
+  EXPECT_EQ(
+      ValidatePpoOptions(o),
+      absl::InvalidArgumentError("PPO option max_batch is out of range: 5000"));
+}
+
+// On a graph of a few hundred nodes one update (four forward and backward
+// passes) costs as much as decoding hundreds of samples, so the batch grows
+// from `batch`, at most doubling per step and never past max_batch.
+TEST(PpoTest, BatchGrowsWhenLearningOutweighsDecoding) {
+  v1::Graph g = SyntheticGraph(SyntheticFamily::kBranchy, 300, 4);
+  Problem p = MakeProblem(g, RandomHardware(g, 4, 3.0, 4));
+  auto policy = Policy::Create(SmallConfig(), 4);
+  ASSERT_TRUE(policy.ok());
+  PpoOptions o;
+  o.seed = 4;
+  o.batch = 4;
+  o.max_batch = 48;
+  auto trainer = PpoTrainer::Create(std::move(*policy), o);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  std::vector<int> batches;
+  for (int i = 0; i < 6; ++i) {
+    auto st = (*trainer)->Step(p, nullptr);
+    ASSERT_TRUE(st.ok()) << st.status();
+    ASSERT_GT(st->learn_time, absl::ZeroDuration()) << "step " << i;
+    batches.push_back(st->batch);
+  }
+  EXPECT_EQ(batches.front(), 4);
+  for (size_t i = 1; i < batches.size(); ++i) {
+    EXPECT_GE(batches[i], o.batch);
+    EXPECT_LE(batches[i], std::min(2 * batches[i - 1], o.max_batch));
+  }
+  EXPECT_EQ(batches.back(), 48);
 }
 
 TEST(PpoTest, DeterministicWithASeed) {

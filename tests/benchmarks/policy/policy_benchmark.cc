@@ -76,7 +76,7 @@ struct Flags {
   bool warm_start = false;
   bool rebalance = true;
   bool split_decode = true;
-  int batch = 0;  // 0: FineTuneOptions' own
+  int batch = 0;  // 0: FineTuneOptions' own (growing); K: fixed at K
 };
 
 // Parses --name=value flags; false (with a message) on a bad one.
@@ -141,7 +141,10 @@ std::unique_ptr<Strategy> MakeMethod(
     o.warm_start = flags.warm_start;
     o.ppo.rebalance = flags.rebalance;
     o.ppo.decode = flags.split_decode ? Decode::kSplit : Decode::kRepair;
-    if (flags.batch > 0) o.ppo.batch = flags.batch;
+    if (flags.batch > 0) {  // a fixed batch
+      o.ppo.batch = flags.batch;
+      o.ppo.max_batch = 0;
+    }
     o.ppo.seed = seed;
     o.ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
                                               : LogProbTarget::kRepaired;

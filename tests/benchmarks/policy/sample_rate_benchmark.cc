@@ -8,11 +8,13 @@
 //                         [--policy=DIR] [--graphs=DIR]
 //
 // A case is GRAPH/PRESET[/hN] (tests/benchmarks/cases.h).
-// Runs the fine-tuning loop's PPO steps (FineTuneOptions' defaults, with
-// --batch overriding the batch) from the shipped policy for --seconds each
-// and prints one CSV row per case and decoding:
-//   case,decode,batch,steps,candidates,valid,split,valid_per_s,
+// Runs the fine-tuning loop's PPO steps (FineTuneOptions' defaults: a batch
+// from 32 growing with the update's cost; --batch=K fixes it at K) from the
+// shipped policy for --seconds each and prints one CSV row per case and
+// decoding:
+//   case,decode,mean_batch,steps,candidates,valid,split,valid_per_s,
 //   sample_s,repair_s,learn_s,best_quality
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -75,7 +77,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "case,decode,batch,steps,candidates,valid,split,valid_per_s,sample_s,"
+      "case,decode,mean_batch,steps,candidates,valid,split,valid_per_s,sample_"
+      "s,"
       "repair_s,learn_s,best_quality\n");
   for (const std::string& name :
        std::vector<std::string>(absl::StrSplit(cases, ','))) {
@@ -89,7 +92,10 @@ int Main(int argc, char** argv) {
          std::vector<std::string>(absl::StrSplit(decodes, ','))) {
       FineTuneOptions ft;
       ft.ppo.seed = 1;
-      if (batch > 0) ft.ppo.batch = batch;
+      if (batch > 0) {
+        ft.ppo.batch = batch;
+        ft.ppo.max_batch = 0;
+      }
       ft.ppo.decode = d == "repair" ? Decode::kRepair : Decode::kSplit;
       auto trainer = PpoTrainer::Create((*base)->Clone(), ft.ppo);
       if (!trainer.ok()) {
@@ -97,7 +103,7 @@ int Main(int argc, char** argv) {
         return 1;
       }
       int steps = 0;
-      int64_t candidates = 0, valid = 0, split = 0;
+      int64_t candidates = 0, valid = 0, split = 0, batches = 0;
       double sample_s = 0, repair_s = 0, learn_s = 0, best = 0;
       const absl::Time start = absl::Now();
       const absl::Time deadline = start + absl::Seconds(seconds);
@@ -111,6 +117,7 @@ int Main(int argc, char** argv) {
         }
         ++steps;
         candidates += st->candidates;
+        batches += st->batch;
         valid += st->valid;
         split += st->split;
         sample_s += absl::ToDoubleSeconds(st->sample_time);
@@ -120,8 +127,9 @@ int Main(int argc, char** argv) {
         if (st->cancelled) break;
       }
       const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-      std::printf("%s,%s,%d,%d,%lld,%lld,%lld,%.1f,%.3f,%.3f,%.3f,%.4f%s%s\n",
-                  name.c_str(), d.c_str(), ft.ppo.batch, steps,
+      std::printf("%s,%s,%.0f,%d,%lld,%lld,%lld,%.1f,%.3f,%.3f,%.3f,%.4f%s%s\n",
+                  name.c_str(), d.c_str(),
+                  static_cast<double>(batches) / std::max(steps, 1), steps,
                   static_cast<long long>(candidates),
                   static_cast<long long>(valid), static_cast<long long>(split),
                   valid / elapsed, sample_s, repair_s, learn_s, best,
