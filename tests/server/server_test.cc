@@ -934,18 +934,6 @@ TEST(ServerTest, MetricsEndpointServesGrpcAndDomainFamilies) {
   EXPECT_THAT(text, HasSubstr("grpc_type=\"server_stream\""));
 }
 
-TEST(ServerTest, StatusMappingKeepsCodesAndMessages) {
-  const grpc::Status s =
-      ToGrpcStatus(absl::FailedPreconditionError("node 'x' is too big"));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(s.error_message(), "node 'x' is too big");
-  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
-  EXPECT_EQ(ToGrpcStatus(absl::ResourceExhaustedError("full")).error_code(),
-            grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_EQ(FromGrpcStatus(s),
-            absl::FailedPreconditionError("node 'x' is too big"));
-}
-
 // The learned strategy through the server: a freshly initialised policy
 // saved as a checkpoint directory, loaded once by the factory, fine-tuned
 // per request.

@@ -1,7 +1,6 @@
-// Tests of constraint repair (solver/repair.h) and the "random" strategy
-// (solver/random_search.h): exactness against brute force on small random
-// DAGs, the infeasibility messages, limits, cancellation, threads, and the
-// shared ONNX graphs on the hardware presets.
+// Tests of constraint repair (solver/repair.h): exactness against brute
+// force on small random DAGs, the infeasibility messages, limits,
+// cancellation, threads, and the shared ONNX graphs on the hardware presets.
 #include "solver/repair.h"
 
 #include <algorithm>
@@ -25,7 +24,7 @@
 #include "solver/graph_io.h"
 #include "solver/hardware.h"
 #include "solver/problem.h"
-#include "solver/random_search.h"
+#include "tests/solver/repair_test_util.h"
 
 namespace mcmpart {
 namespace {
@@ -34,68 +33,13 @@ using ::testing::HasSubstr;
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-struct NodeSpec {
-  std::string name;
-  std::vector<std::string> inputs;
-  double param_bytes = 0;
-  double output_bytes = 0;
-  double flops = 1e6;
-};
-
-std::shared_ptr<const Graph> MakeGraph(const std::vector<NodeSpec>& nodes) {
-  v1::Graph proto;
-  proto.set_name("test");
-  for (const NodeSpec& spec : nodes) {
-    v1::Node* node = proto.add_nodes();
-    node->set_name(spec.name);
-    node->set_op("Op");
-    for (const std::string& in : spec.inputs) node->add_inputs(in);
-    node->set_param_bytes(spec.param_bytes);
-    node->set_output_bytes(spec.output_bytes);
-    node->set_flops(spec.flops);
-  }
-  absl::StatusOr<Graph> g = Graph::FromProto(proto);
-  EXPECT_TRUE(g.ok()) << g.status();
-  return std::make_shared<const Graph>(*std::move(g));
-}
-
-v1::Hardware MakeHardware(const std::vector<double>& sram) {
-  v1::Hardware hw;
-  hw.set_name("test");
-  for (double s : sram) {
-    v1::Chip* chip = hw.add_chips();
-    chip->set_sram_bytes(s);
-    chip->set_peak_flops(1e12);
-    chip->set_mem_bandwidth(1e12);
-  }
-  for (size_t k = 0; k + 1 < sram.size(); ++k) {
-    v1::Link* link = hw.add_links();
-    link->set_link_bandwidth(1e9);
-    link->set_link_latency_s(1e-6);
-  }
-  return hw;
-}
-
-Problem MakeProblem(std::shared_ptr<const Graph> g, const v1::Hardware& hw,
-                    const v1::Constraints& constraints = {}) {
-  absl::StatusOr<Problem> p = Problem::Create(std::move(g), hw, constraints);
-  EXPECT_TRUE(p.ok()) << p.status();
-  return *std::move(p);
-}
-
-// A chain n0 -> n1 -> ... of `n` nodes.
-std::vector<NodeSpec> Chain(int n, double param, double output) {
-  std::vector<NodeSpec> nodes;
-  for (int i = 0; i < n; ++i) {
-    NodeSpec s;
-    s.name = absl::StrCat("n", i);
-    if (i > 0) s.inputs = {absl::StrCat("n", i - 1)};
-    s.param_bytes = param;
-    s.output_bytes = output;
-    nodes.push_back(s);
-  }
-  return nodes;
-}
+using ::mcmpart::repair_testing::Chain;
+using ::mcmpart::repair_testing::HardProblem;
+using ::mcmpart::repair_testing::MakeGraph;
+using ::mcmpart::repair_testing::MakeHardware;
+using ::mcmpart::repair_testing::MakeProblem;
+using ::mcmpart::repair_testing::NodeSpec;
+using ::mcmpart::repair_testing::RandomCandidate;
 
 double Distance(absl::Span<const int> p, absl::Span<const int> q,
                 absl::Span<const double> w) {
@@ -519,37 +463,6 @@ TEST(RepairInfeasible, ProvedBySearch) {
 // ---------------------------------------------------------------------------
 // Limits, cancellation, threads.
 
-// A chain of `n` nodes with random skip edges over three nodes and memory
-// that fills `chips` chips to ~85%; random candidates are hard to repair
-// optimally.
-Problem HardProblem(int n, int chips, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> size(1, 1000);
-  std::vector<NodeSpec> nodes;
-  double total = 0;
-  for (int v = 0; v < n; ++v) {
-    NodeSpec s;
-    s.name = absl::StrCat("v", v);
-    if (v >= 1) s.inputs.push_back(absl::StrCat("v", v - 1));
-    if (v >= 3 && size(rng) % 3 == 0)
-      s.inputs.push_back(absl::StrCat("v", v - 3));
-    s.param_bytes = size(rng) * (size(rng) % 7 == 0 ? 5 : 1);
-    s.output_bytes = size(rng) / 10;
-    total += s.param_bytes + s.output_bytes;
-    nodes.push_back(s);
-  }
-  return MakeProblem(MakeGraph(nodes),
-                     MakeHardware(std::vector<double>(
-                         chips, std::ceil(total / chips / 0.85))));
-}
-
-std::vector<int> RandomCandidate(int n, int chips, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int> q(n);
-  for (int& c : q) c = static_cast<int>(rng() % chips);
-  return q;
-}
-
 TEST(RepairLimits, ZeroTimeReturnsTheWarmStart) {
   Problem problem = HardProblem(300, 12, 1);
   RepairOptions options;
@@ -644,109 +557,6 @@ TEST(RepairConcurrency, ThreadsGetTheSameAnswersAsOneThread) {
     EXPECT_EQ(got[i]->distance, expected[i].distance);
     EXPECT_TRUE(eval.IsValid(got[i]->placement));
   }
-}
-
-// ---------------------------------------------------------------------------
-// Random search.
-
-StrategyOptions Seed(uint64_t seed) {
-  StrategyOptions options;
-  options.seed = seed;
-  return options;
-}
-
-TEST(RandomSearchTest, ImprovesStrictlyAndHonoursTheSampleBudget) {
-  Problem problem = HardProblem(150, 6, 11);
-  RandomSearch search(Seed(42));
-  EXPECT_EQ(search.name(), "random");
-  Evaluator eval(problem);
-  std::vector<double> seen;
-  int64_t last_samples = 0;
-  Budget budget;
-  budget.samples = 25;
-  budget.time = absl::Seconds(60);
-  StopToken stop;
-  absl::StatusOr<StrategyResult> r =
-      search.Run(problem, budget, stop, [&](const Improvement& imp) {
-        EXPECT_TRUE(eval.IsValid(imp.placement));
-        EXPECT_GT(imp.samples, last_samples);
-        last_samples = imp.samples;
-        if (!seen.empty()) {
-          EXPECT_GT(imp.figures.throughput_per_s, seen.back());
-        }
-        seen.push_back(imp.figures.throughput_per_s);
-      });
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->samples, 25);
-  EXPECT_EQ(r->reason, EndReason::kBudget);
-  ASSERT_FALSE(r->best.empty());
-  EXPECT_TRUE(eval.IsValid(r->best));
-  ASSERT_FALSE(seen.empty());
-  EXPECT_DOUBLE_EQ(r->throughput_per_s, seen.back());
-  EXPECT_DOUBLE_EQ(eval.Score(r->best).throughput_per_s, r->throughput_per_s);
-  EXPECT_GT(r->quality, 0);
-  EXPECT_LE(r->quality, 1 + 1e-9);
-}
-
-TEST(RandomSearchTest, DeterministicForASeed) {
-  Problem problem = HardProblem(150, 6, 12);
-  Budget budget;
-  budget.samples = 15;
-  budget.time = absl::Seconds(60);
-  StopToken stop;
-  RandomSearch a(Seed(7)), b(Seed(7));
-  absl::StatusOr<StrategyResult> ra = a.Run(problem, budget, stop, nullptr);
-  absl::StatusOr<StrategyResult> rb = b.Run(problem, budget, stop, nullptr);
-  ASSERT_TRUE(ra.ok()) << ra.status();
-  ASSERT_TRUE(rb.ok()) << rb.status();
-  EXPECT_EQ(ra->best, rb->best);
-  EXPECT_EQ(ra->throughput_per_s, rb->throughput_per_s);
-}
-
-TEST(RandomSearchTest, StopsWithin100msOfAStopRequest) {
-  Problem problem = HardProblem(600, 16, 13);
-  RandomSearch search(Seed(1));
-  Budget budget;
-  budget.time = absl::Seconds(30);
-  StopToken stop;
-  absl::Time requested = absl::InfiniteFuture();
-  std::thread canceller([&] {
-    absl::SleepFor(absl::Milliseconds(150));
-    requested = absl::Now();
-    stop.RequestStop();
-  });
-  absl::StatusOr<StrategyResult> r = search.Run(problem, budget, stop, nullptr);
-  const absl::Time ended = absl::Now();
-  canceller.join();
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->reason, EndReason::kCancelled);
-  EXPECT_LT(ended - requested, absl::Milliseconds(100));
-}
-
-TEST(RandomSearchTest, HonoursTheTimeBudget) {
-  Problem problem = HardProblem(300, 8, 14);
-  RandomSearch search(Seed(3));
-  Budget budget;
-  budget.time = absl::Milliseconds(200);
-  StopToken stop;
-  const absl::Time start = absl::Now();
-  absl::StatusOr<StrategyResult> r = search.Run(problem, budget, stop, nullptr);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->reason, EndReason::kBudget);
-  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
-  EXPECT_FALSE(r->best.empty());
-  EXPECT_GT(r->samples, 0);
-}
-
-TEST(RandomSearchTest, InfeasibleInstanceIsAnError) {
-  Problem problem =
-      MakeProblem(MakeGraph(Chain(3, 50, 1)), MakeHardware({60, 60}));
-  RandomSearch search(StrategyOptions{});
-  StopToken stop;
-  absl::StatusOr<StrategyResult> r =
-      search.Run(problem, Budget{}, stop, nullptr);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(r.status().message(), HasSubstr("total memory"));
 }
 
 // ---------------------------------------------------------------------------
