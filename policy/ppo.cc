@@ -111,6 +111,20 @@ void Score(absl::StatusOr<Assignment> r, Evaluator& eval, Scored* out) {
   out->throughput = f.throughput_per_s;
 }
 
+// The topological order keyed by a weighted mean of the proposed chip's
+// share of the chips (`weight`) and the node's share of the graph's own
+// (node-id) order.
+std::vector<int> BlendedOrder(const Problem& problem, const Assignment& q,
+                              double weight) {
+  const int n = problem.num_nodes();
+  const double c = problem.num_chips();
+  std::vector<double> keys(n);
+  for (int v = 0; v < n; ++v) {
+    keys[v] = weight * (q[v] + 0.5) / c + (1 - weight) * (v + 0.5) / n;
+  }
+  return OrderByKeys(problem.graph(), keys);
+}
+
 // Decodes (options.decode) and scores one candidate into `out`.
 void DecodeOne(const Problem& problem, const Assignment& q,
                const PpoOptions& options, const StopCheck& stopped,
@@ -127,8 +141,16 @@ void DecodeOne(const Problem& problem, const Assignment& q,
   if (options.decode == Decode::kSplit) {
     absl::StatusOr<Assignment> split =
         SplitOrder(problem, OrderByChips(problem.graph(), q), stopped.stop);
-    // NOT_FOUND: no split of this order fits; the repair may still place
-    // the candidate differently, or prove the instance infeasible.
+    // NOT_FOUND: no split of this order fits. An order halfway between the
+    // proposal's and the graph's own often does where hop limits bind (the
+    // proposal's order stretches edges over many chips); failing that, the
+    // repair may still place the candidate differently, or prove the
+    // instance infeasible.
+    for (double weight : {0.5, 0.25, 0.0}) {
+      if (!absl::IsNotFound(split.status())) break;
+      split =
+          SplitOrder(problem, BlendedOrder(problem, q, weight), stopped.stop);
+    }
     if (!split.ok() && !absl::IsNotFound(split.status())) {
       out->status = split.status();
       return;

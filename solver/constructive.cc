@@ -10,6 +10,7 @@
 #include <queue>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -318,25 +319,27 @@ std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p) {
 }
 
 std::vector<int> OrderByChips(const Graph& graph, absl::Span<const int> chips) {
+  return OrderByKeys(graph, std::vector<double>(chips.begin(), chips.end()));
+}
+
+std::vector<int> OrderByKeys(const Graph& graph,
+                             absl::Span<const double> keys) {
   const int n = graph.num_nodes();
   std::vector<int> indegree(n), order;
   order.reserve(n);
-  // Ready nodes by (proposed chip, id): a min-heap of packed keys.
-  auto key = [&chips](int v) {
-    return (static_cast<int64_t>(chips[v]) << 32) | static_cast<uint32_t>(v);
-  };
-  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>>
-      ready;
+  // Ready nodes by (key, id), smallest first.
+  using Ready = std::pair<double, int>;
+  std::priority_queue<Ready, std::vector<Ready>, std::greater<Ready>> ready;
   for (int v = 0; v < n; ++v) {
     indegree[v] = static_cast<int>(graph.predecessors(v).size());
-    if (indegree[v] == 0) ready.push(key(v));
+    if (indegree[v] == 0) ready.emplace(keys[v], v);
   }
   while (!ready.empty()) {
-    const int v = static_cast<int>(ready.top() & 0xffffffff);
+    const int v = ready.top().second;
     ready.pop();
     order.push_back(v);
     for (int w : graph.successors(v)) {
-      if (--indegree[w] == 0) ready.push(key(w));
+      if (--indegree[w] == 0) ready.emplace(keys[w], w);
     }
   }
   return order;

@@ -73,6 +73,11 @@ std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p);
 // boundaries exactly. `chips` must have one entry per node. O((V + E) log V).
 std::vector<int> OrderByChips(const Graph& graph, absl::Span<const int> chips);
 
+// Kahn's algorithm as in OrderByChips, with any key per node (smallest
+// first, ties to the smaller id). `keys` must have one entry per node and
+// no NaN. O((V + E) log V).
+std::vector<int> OrderByKeys(const Graph& graph, absl::Span<const double> keys);
+
 // Keeps the node order the placement induces and moves the chip boundaries
 // along it (possibly using more or fewer chips): SplitOrder over
 // OrderOfPlacement(p). Returns that split when it has strictly higher

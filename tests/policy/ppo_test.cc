@@ -238,6 +238,36 @@ TEST(PpoTest, BatchGrowsWhenLearningOutweighsDecoding) {
   EXPECT_EQ(batches.back(), 48);
 }
 
+// A DLRM-like graph (tables read by one node) under max_hops 1: most orders
+// that a fresh policy's proposals induce have no valid split (12 of 17 at
+// this seed), while the graph's own order has one. Decoding then falls back
+// to orders between the two before any repair, so that with no repair
+// allowed every candidate is still decoded, by a split.
+TEST(PpoTest, SplitDecodingFallsBackToOrdersNearerTheGraphsOwn) {
+  v1::Graph g = SyntheticGraph(SyntheticFamily::kWide, 120, 6);
+  v1::Hardware hw = RandomHardware(g, 8, 4.0, 6);
+  hw.mutable_constraints()->set_max_hops(1);
+  Problem p = MakeProblem(g, hw);
+  std::vector<int> own(p.num_nodes());
+  for (int v = 0; v < p.num_nodes(); ++v) own[v] = v;
+  ASSERT_TRUE(SplitOrder(p, own, nullptr).ok());
+  auto policy = Policy::Create(SmallConfig(), 6);
+  ASSERT_TRUE(policy.ok());
+  PpoOptions o;
+  o.seed = 6;
+  o.batch = 16;
+  o.max_fallback_repairs = 0;
+  auto trainer = PpoTrainer::Create(std::move(*policy), o);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  for (int i = 0; i < 3; ++i) {
+    auto st = (*trainer)->Step(p, nullptr);
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(st->candidates, 17);
+    EXPECT_EQ(st->valid, 17);
+    EXPECT_EQ(st->split, 17);
+  }
+}
+
 TEST(PpoTest, DeterministicWithASeed) {
   Problem p = TinyChain();
   auto run = [&] {

@@ -1,6 +1,6 @@
 // Tests of the order-splitting entry points of solver/constructive.h:
 // SplitOrder (the exact best contiguous split of one topological order),
-// OrderOfPlacement and Rebalance.
+// OrderOfPlacement, OrderByChips, OrderByKeys and Rebalance.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -345,6 +345,18 @@ TEST(OrderOfPlacementTest, SortsByChipStablyWithinAChip) {
               ElementsAre(1, 3, 6, 2, 5, 7, 0, 4));
   EXPECT_THAT(OrderOfPlacement(*g, {0, 0, 0, 0, 0, 0, 0, 0}),
               ElementsAre(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+TEST(OrderByKeysTest, SmallestReadyKeyFirstTiesToTheSmallerId) {
+  const std::shared_ptr<const Graph> g = MustBuild(TwoBranches());
+  // The c branch keyed before the b branch; d keyed first but ready last.
+  EXPECT_THAT(OrderByKeys(*g, {0, 5, 5, 5, 1, 1, 1, -1}),
+              ElementsAre(0, 4, 5, 6, 1, 2, 3, 7));
+  EXPECT_THAT(OrderByKeys(*g, std::vector<double>(8, 0.5)),
+              ElementsAre(0, 1, 2, 3, 4, 5, 6, 7));
+  // OrderByChips is the same with whole-number keys.
+  EXPECT_THAT(OrderByChips(*g, {0, 5, 5, 5, 1, 1, 1, 0}),
+              ElementsAre(0, 4, 5, 6, 1, 2, 3, 7));
 }
 
 TEST(RebalanceTest, MovesTheBoundariesOfAnUnbalancedChain) {
