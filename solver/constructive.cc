@@ -126,9 +126,11 @@ std::vector<std::vector<int>> CandidateOrders(const Graph& g) {
 // value below is infeasible: about 20 rounds instead of 64, which is what
 // makes decoding policy samples cheap (docs/policy.md, "Decoding"). When
 // the steps do not settle, it bisects the remaining bit patterns, which
-// order like the values.
+// order like the values. With `tolerance` > 0 it returns a feasible t
+// within that relative distance above the floor's bisection instead.
 absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
-                                          const StopToken* stop, double hi) {
+                                          const StopToken* stop, double hi,
+                                          double tolerance) {
   auto cancelled = [stop] { return stop != nullptr && stop->stop_requested(); };
   const absl::Status kCancelled =
       absl::CancelledError("constructive placement cancelled");
@@ -136,7 +138,7 @@ absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
   // prefix sums; 0 when even that is feasible (never expected).
   double lo = splitter.ComputeFloor() * (1 - 1e-9);
   if (lo > 0 && splitter.Feasible(lo, false)) lo = 0;
-  while (lo > 0 && hi > lo * (1 + 1e-4)) {
+  while (lo > 0 && hi > lo * (1 + std::max(1e-4, tolerance))) {
     if (cancelled()) return kCancelled;
     const double mid = lo + (hi - lo) / 2;
     if (!splitter.Feasible(mid, false)) {
@@ -152,6 +154,8 @@ absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
       if (reached <= hi && reached > lo) hi = reached;
     }
   }
+  // Within the tolerance of the smallest: `hi` is feasible.
+  if (lo > 0 && tolerance > 0) return hi;
   constexpr int kMaxSteps = 8;
   for (int step = 0; lo > 0 && step < kMaxSteps; ++step) {
     if (cancelled()) return kCancelled;
@@ -186,8 +190,8 @@ absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
 // when no split beats `best_target`. CANCELLED when `stop` is set.
 absl::StatusOr<bool> BestSplit(Splitter& splitter, Evaluator& evaluator,
                                const StopToken* stop, bool already_feasible,
-                               double* best_target, double* best_throughput,
-                               Assignment* best) {
+                               double tolerance, double* best_target,
+                               double* best_throughput, Assignment* best) {
   // Only a split that beats the best so far matters.
   if (!already_feasible && !splitter.Feasible(*best_target, false)) {
     return false;
@@ -195,7 +199,7 @@ absl::StatusOr<bool> BestSplit(Splitter& splitter, Evaluator& evaluator,
   double target = 0;
   if (!splitter.Feasible(0, false)) {
     absl::StatusOr<double> t = SmallestBottleneck(
-        splitter, stop, std::min(*best_target, splitter.MaxLoad()));
+        splitter, stop, std::min(*best_target, splitter.MaxLoad()), tolerance);
     if (!t.ok()) return t.status();
     target = *t;
   }
@@ -242,7 +246,7 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
     // Ties go to earlier orders: a later one must be strictly better.
     absl::StatusOr<bool> improved =
         BestSplit(splitter, evaluator, stop, /*already_feasible=*/i == 0,
-                  &best_target, &best_throughput, &best);
+                  /*tolerance=*/0, &best_target, &best_throughput, &best);
     if (!improved.ok()) return improved.status();
   }
   if (!best.empty()) return best;
@@ -260,8 +264,12 @@ absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem,
 
 absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
                                       absl::Span<const int> order,
-                                      const StopToken* stop) {
+                                      const StopToken* stop, double tolerance) {
   const int n = problem.num_nodes();
+  if (!(tolerance >= 0 && tolerance < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split tolerance ", tolerance, " is not in [0, 1)"));
+  }
   if (static_cast<int>(order.size()) != n) {
     return absl::InvalidArgumentError(
         absl::StrCat("order has ", order.size(), " nodes; the graph has ", n));
@@ -296,7 +304,7 @@ absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
   double best_throughput = -1;
   double best_target = kInf;
   absl::StatusOr<bool> improved =
-      BestSplit(splitter, evaluator, stop, /*already_feasible=*/true,
+      BestSplit(splitter, evaluator, stop, /*already_feasible=*/true, tolerance,
                 &best_target, &best_throughput, &best);
   if (!improved.ok()) return improved.status();
   if (best.empty()) {

@@ -53,10 +53,14 @@ inline absl::StatusOr<Assignment> ConstructPlacement(const Problem& problem) {
 // may be missed. Errors: INVALID_ARGUMENT when `order` is not a permutation of
 // the node ids or not topological (naming the edge), NOT_FOUND when no valid
 // split of it exists, CANCELLED when `stop` (may be null) is set.
-// O(C * n * 64) time.
+// With `tolerance` > 0 the search stops at a bottleneck within that
+// relative distance of the smallest (fewer sweeps: for decoding many
+// samples, where a reward need not be exact); INVALID_ARGUMENT unless
+// 0 <= tolerance < 1. O(C * n * 64) time.
 absl::StatusOr<Assignment> SplitOrder(const Problem& problem,
                                       absl::Span<const int> order,
-                                      const StopToken* stop);
+                                      const StopToken* stop,
+                                      double tolerance = 0);
 
 // The nodes sorted by chip p[v], each chip's nodes in node-id order. For a
 // placement with p(u) <= p(v) on every edge this is a topological order in

@@ -186,6 +186,15 @@ TEST(SplitOrderTest, RejectsAnOrderOfTheWrongSize) {
   EXPECT_EQ(p.status().message(), "order has 3 nodes; the graph has 4");
 }
 
+TEST(SplitOrderTest, RejectsAToleranceOutsideZeroToOne) {
+  const Problem problem = MakeProblem(TimedChain({1, 1, 1, 1}), FastRing(2));
+  for (double bad : {-0.1, 1.0, std::nan("")}) {
+    EXPECT_EQ(SplitOrder(problem, {0, 1, 2, 3}, nullptr, bad).status(),
+              absl::InvalidArgumentError(
+                  absl::StrCat("split tolerance ", bad, " is not in [0, 1)")));
+  }
+}
+
 TEST(SplitOrderTest, RejectsARepeatedOrOutOfRangeId) {
   const Problem problem = MakeProblem(TimedChain({1, 1, 1, 1}), FastRing(2));
   absl::StatusOr<Assignment> repeated =
@@ -548,6 +557,14 @@ TEST(SplitOrderTest, MatchesBruteForceOnSmallRandomDags) {
       ASSERT_TRUE(evaluator.IsValid(*s)) << "trial " << trial;
       EXPECT_NEAR(evaluator.Score(*s).throughput_per_s, best, 1e-9 * best)
           << "trial " << trial;
+      // Within a tolerance: valid, and at most that far below the best.
+      absl::StatusOr<Assignment> near =
+          SplitOrder(problem, order, nullptr, 0.05);
+      ASSERT_TRUE(near.ok()) << "trial " << trial << ": " << near.status();
+      ASSERT_TRUE(evaluator.IsValid(*near)) << "trial " << trial;
+      const double got = evaluator.Score(*near).throughput_per_s;
+      EXPECT_GE(got, best / 1.05 * (1 - 1e-9)) << "trial " << trial;
+      EXPECT_LE(got, best * (1 + 1e-9)) << "trial " << trial;
     }
 
     if (!valid.empty()) ++feasible;
