@@ -24,13 +24,14 @@ using ::testing::SizeIs;
 //                      a -> c -> d
 //                      a ---------> e          c lists a twice: one edge
 //
-//  node  flops param out time_s  touched = param+out+inputs     time(v)
-//  a     100   10    20  -       10+20+0 (x is free)  = 30      max(1.00,
-//  0.030) = 1.00 b     200   0     30  -       0+30+20              = 50
-//  max(2.00, 0.050) = 2.00 c     50    900   10  -       900+10+20            =
-//  930     max(0.50, 0.930) = 0.93 d     300   0     5   -       0+5+30+10 = 45
-//  max(3.00, 0.045) = 3.00 e     0     0     8   2.5     (measured time wins)
-//  2.50
+// clang-format off
+//  node flops param out time_s touched = param+out+inputs  time(v)
+//  a    100   10    20  -      10+20+0 (x is free) = 30    max(1.00, 0.030) = 1.00
+//  b    200   0     30  -      0+30+20             = 50    max(2.00, 0.050) = 2.00
+//  c    50    900   10  -      900+10+20           = 930   max(0.50, 0.930) = 0.93
+//  d    300   0     5   -      0+5+30+10           = 45    max(3.00, 0.045) = 3.00
+//  e    0     0     8   2.5    (measured time wins)        2.50
+// clang-format on
 //
 // Placement a,b -> chip 0; c,d -> chip 1; e -> chip 2.
 //   compute(0) = 1 + 2 = 3.00, compute(1) = 0.93 + 3 = 3.93, compute(2) = 2.50
