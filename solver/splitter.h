@@ -152,9 +152,9 @@ class Splitter {
   // else the predecessor kept for it (kChain) or 0.
   std::vector<int> layers_;
   // Per layer: the cuts [band_lo_, band_hi_] outside which every entry is
-  // -1 (empty when lo > hi). Near the smallest bottleneck the reached cuts
-  // of a layer are a narrow band, so the sweeps and the reset between calls
-  // walk the band instead of the whole order.
+  // -1 (empty when lo > hi). The reached cuts of a layer form a band (about
+  // a third of the order near the smallest bottleneck on moe_e8), so the
+  // sweeps and the reset between calls walk the band, not the whole order.
   std::vector<int> band_lo_, band_hi_;
   std::vector<int> diff_;       // all zero between calls
   std::vector<int> unclaimed_;  // ReachByPredecessor's forest
