@@ -362,13 +362,11 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
 }
 
 // The batch after a step that learned (PpoOptions::max_batch): large enough
-// that sampling and decoding take about three times as long as the update,
-// which costs about the same whatever the batch; at most twice the last one, so
+// that sampling and decoding take about twice as long as the update, which
+// costs about the same whatever the batch; at most twice the last one, so
 // that one slow phase does not swing it.
 int NextBatch(const PpoOptions& options, const PpoStepStats& stats) {
-  if (options.max_batch <= options.batch || stats.batch <= 0) {
-    return options.batch;
-  }
+  if (options.max_batch <= options.batch) return options.batch;
   const double per_sample =
       absl::ToDoubleSeconds(stats.sample_time + stats.repair_time) /
       stats.batch;

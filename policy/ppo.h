@@ -48,7 +48,7 @@ enum class Decode {
 struct PpoOptions {
   int batch = 16;  // candidates sampled per step (the least, with max_batch)
   // Above `batch`: the batch follows the measured times, growing up to this
-  // while learning takes more than a third as long as sampling and decoding
+  // while learning takes more than half as long as sampling and decoding
   // (and shrinking back towards `batch` when it does not), so that the
   // update's cost, which hardly depends on the batch, is shared by enough
   // samples (docs/policy.md, "Decoding"). 0 (or `batch`): a fixed batch,

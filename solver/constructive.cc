@@ -126,8 +126,9 @@ std::vector<std::vector<int>> CandidateOrders(const Graph& g) {
 // value below is infeasible: about 20 rounds instead of 64, which is what
 // makes decoding policy samples cheap (docs/policy.md, "Decoding"). When
 // the steps do not settle, it bisects the remaining bit patterns, which
-// order like the values. With `tolerance` > 0 it returns a feasible t
-// within that relative distance above the floor's bisection instead.
+// order like the values. With `tolerance` > 0 it stops at the first
+// feasible t within that relative distance of an infeasible one, so within
+// it of the optimum, without the steps.
 absl::StatusOr<double> SmallestBottleneck(Splitter& splitter,
                                           const StopToken* stop, double hi,
                                           double tolerance) {
@@ -326,17 +327,17 @@ std::vector<int> OrderOfPlacement(const Graph& graph, absl::Span<const int> p) {
   return order;
 }
 
-std::vector<int> OrderByChips(const Graph& graph, absl::Span<const int> chips) {
-  return OrderByKeys(graph, std::vector<double>(chips.begin(), chips.end()));
-}
+namespace {
 
-std::vector<int> OrderByKeys(const Graph& graph,
-                             absl::Span<const double> keys) {
+// Kahn's algorithm taking, among the ready nodes, the one with the smallest
+// (keys[v], v).
+template <typename Key>
+std::vector<int> OrderByReadyKey(const Graph& graph,
+                                 absl::Span<const Key> keys) {
   const int n = graph.num_nodes();
   std::vector<int> indegree(n), order;
   order.reserve(n);
-  // Ready nodes by (key, id), smallest first.
-  using Ready = std::pair<double, int>;
+  using Ready = std::pair<Key, int>;
   std::priority_queue<Ready, std::vector<Ready>, std::greater<Ready>> ready;
   for (int v = 0; v < n; ++v) {
     indegree[v] = static_cast<int>(graph.predecessors(v).size());
@@ -351,6 +352,17 @@ std::vector<int> OrderByKeys(const Graph& graph,
     }
   }
   return order;
+}
+
+}  // namespace
+
+std::vector<int> OrderByChips(const Graph& graph, absl::Span<const int> chips) {
+  return OrderByReadyKey(graph, chips);
+}
+
+std::vector<int> OrderByKeys(const Graph& graph,
+                             absl::Span<const double> keys) {
+  return OrderByReadyKey(graph, keys);
 }
 
 absl::StatusOr<Assignment> Rebalance(const Problem& problem,

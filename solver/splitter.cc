@@ -62,7 +62,6 @@ bool Splitter::Feasible(double t, bool all_counts) {
     }
   }
   feasible_k_.clear();
-  const double total_fastest = prefix_fastest_[n];
   layers_[0] = 0;
   band_hi_[0] = 0;
   for (int c = 0; c < chips_; ++c) {
@@ -79,7 +78,7 @@ bool Splitter::Feasible(double t, bool all_counts) {
     // reaches only cuts that fail it too, so dropping it changes no kept
     // predecessor. The margin keeps the test necessary under rounding.
     const double room =
-        (chips_ - c - 1) * t * (1 + 1e-9) + 1e-12 * total_fastest;
+        (chips_ - c - 1) * t * (1 + 1e-9) + 1e-12 * prefix_fastest_[n];
     int first = n + 1, last = -1;
     for (int e = band_lo_[c + 1]; e <= band_hi_[c + 1]; ++e) {
       if (next[e] < 0) continue;
@@ -138,18 +137,12 @@ Assignment Splitter::Reconstruct(int k, double t) const {
 }
 
 double Splitter::ComputeFloor() const {
-  // Per chip kind, not per chip: O(n * kinds), and in the prefix sums
-  // Feasible itself compares.
-  double slowest = 0, total = 0;
+  // In the prefix sums Feasible itself compares.
+  double slowest = 0;
   for (int i = 0; i < n_; ++i) {
-    double fastest = std::numeric_limits<double>::infinity();
-    for (const std::vector<double>& pt : prefix_time_) {
-      fastest = std::min(fastest, pt[i + 1] - pt[i]);
-    }
-    slowest = std::max(slowest, fastest);
-    total += fastest;
+    slowest = std::max(slowest, prefix_fastest_[i + 1] - prefix_fastest_[i]);
   }
-  return std::max(slowest, total / chips_);
+  return std::max(slowest, prefix_fastest_[n_] / chips_);
 }
 
 double Splitter::SplitBottleneck(const Assignment& split) const {
@@ -318,8 +311,7 @@ bool Splitter::ReachByPredecessor(int c, double t, int* next) {
   int first = n + 1, last = -1;
   const bool any = ForEachRun(c, t, [&](int s, int lo, int hi) {
     for (; reset <= hi + 1; ++reset) unclaimed_[reset] = reset;
-    // Past every end claimed so far, the run claims all of its ends.
-    for (int e = lo > last ? lo : find(lo); e <= hi; e = find(e)) {
+    for (int e = find(lo); e <= hi; e = find(e)) {
       next[e] = s;
       unclaimed_[e] = e + 1;
       first = std::min(first, e);
