@@ -305,7 +305,8 @@ struct PpoTrainer::Impl {
   // not started when it would end past the step's deadline.
   absl::Duration last_sample = absl::ZeroDuration();
   absl::Duration last_epoch = absl::ZeroDuration();
-  int batch = 0;  // of the next step (PpoOptions::max_batch)
+  int last_sample_batch = 1;  // the batch that last_sample drew
+  int batch = 0;              // of the next step (PpoOptions::max_batch)
 };
 
 namespace {
@@ -421,8 +422,11 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   }
   const GraphTensors& g = impl_->cached;
 
-  // 1. Sample.
-  if (stopped(impl_->last_sample)) {
+  // 1. Sample. A batch grown since the last pass (PpoOptions::max_batch)
+  // takes at most proportionally longer.
+  if (stopped(
+          impl_->last_sample *
+          std::max(1.0, static_cast<double>(k) / impl_->last_sample_batch))) {
     stats.cancelled = true;
     return stats;
   }
@@ -436,6 +440,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   stats.entropy = batch.entropy;
   stats.sample_time = absl::Now() - t0;
   impl_->last_sample = stats.sample_time;
+  impl_->last_sample_batch = k;
   if (stopped()) {
     stats.cancelled = true;
     return stats;
