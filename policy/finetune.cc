@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "solver/constructive.h"
 #include "solver/evaluator.h"
+#include "solver/polish.h"
 
 namespace mcmpart::policy {
 
@@ -30,8 +31,14 @@ absl::StatusOr<StrategyResult> FineTune(
   if (!trainer.ok()) return trainer.status();
 
   Evaluator eval(problem);
-  // Makes `p` the best so far and streams it.
+  Polisher polisher(problem);
+  // Makes `p`, polished when ppo.polish_best > 0, the best so far and
+  // streams it.
   auto take_best = [&](Assignment p) {
+    if (ppo.polish_best > 0) {
+      absl::StatusOr<Assignment> polished = polisher.Run(p, &stop);
+      if (polished.ok()) p = *std::move(polished);
+    }
     result.best = std::move(p);
     const Figures& f = eval.Score(result.best);
     result.throughput_per_s = f.throughput_per_s;

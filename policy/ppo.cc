@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "policy/policy_impl.h"
 #include "solver/constructive.h"
+#include "solver/polish.h"
 #include "solver/repair.h"
 
 namespace mcmpart::policy {
@@ -242,6 +243,43 @@ absl::Status Tally(const std::vector<Scored>& scored, int k,
   return absl::OkStatus();
 }
 
+// Polishes the `top` best distinct valid placements of the step
+// (PpoOptions::polish_best) and makes the best result the step's best.
+// The rewards stay those of the decoded placements.
+void PolishBest(const Problem& problem, int top,
+                const std::vector<Scored>& scored, const StopToken* stop,
+                PpoStepStats* stats) {
+  std::vector<int> valid;
+  for (int i = 0; i < static_cast<int>(scored.size()); ++i) {
+    if (scored[i].status.ok() && !scored[i].placement.empty()) {
+      valid.push_back(i);
+    }
+  }
+  std::sort(valid.begin(), valid.end(), [&](int a, int b) {
+    return scored[a].throughput > scored[b].throughput;
+  });
+  Polisher polisher(problem);
+  Evaluator eval(problem);
+  std::vector<const Assignment*> done;
+  for (int i : valid) {
+    if (static_cast<int>(done.size()) >= top) break;
+    const Assignment& p = scored[i].placement;
+    if (std::any_of(done.begin(), done.end(),
+                    [&](const Assignment* q) { return *q == p; })) {
+      continue;
+    }
+    done.push_back(&p);
+    absl::StatusOr<Assignment> polished = polisher.Run(p, stop);
+    if (!polished.ok()) return;  // cancelled
+    const Figures& f = eval.Score(*polished);
+    if (f.throughput_per_s > stats->best_throughput) {
+      stats->best_throughput = f.throughput_per_s;
+      stats->best_quality = f.quality;
+      stats->best = *std::move(polished);
+    }
+  }
+}
+
 // Batch-mean baseline, scaled by the batch's spread so that the step size
 // does not depend on how far apart qualities happen to be. Empty when
 // every candidate scored the same (no signal).
@@ -290,6 +328,9 @@ absl::Status ValidatePpoOptions(const PpoOptions& o) {
   }
   if (o.repair_time_limit <= absl::ZeroDuration()) {
     return bad("repair_time_limit", absl::ToDoubleSeconds(o.repair_time_limit));
+  }
+  if (o.polish_best < 0 || o.polish_best > 4096) {
+    return bad("polish_best", o.polish_best);
   }
   return absl::OkStatus();
 }
@@ -450,7 +491,6 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   t0 = absl::Now();
   const std::vector<Scored> scored =
       DecodeBatch(problem, batch, options_, stopped);
-  stats.repair_time = absl::Now() - t0;
   stats.candidates = static_cast<int>(
       std::count_if(scored.begin(), scored.end(),
                     [](const Scored& sc) { return sc.attempted; }));
@@ -462,6 +502,10 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
       !s.ok()) {
     return s;
   }
+  if (options_.polish_best > 0 && !stopped()) {
+    PolishBest(problem, options_.polish_best, scored, stop, &stats);
+  }
+  stats.repair_time = absl::Now() - t0;
   // Every batch candidate was repaired unless the step was cancelled.
   if (stats.cancelled || rewarded < k) {
     stats.cancelled = true;

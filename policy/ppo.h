@@ -72,6 +72,13 @@ struct PpoOptions {
   // docs/policy.md for the measurement behind the default.
   bool rebalance = true;
   Decode decode = Decode::kSplit;
+  // Polish the step's best this many distinct valid placements
+  // (solver/polish.h: greedy single-node and block moves across chip
+  // boundaries while the bottleneck does not rise) and report the best
+  // result as the step's best. The rewards stay those of the decoded
+  // placements: polishing every sample flattens the differences the policy
+  // learns from (docs/policy.md, "Polish"). 0 = off.
+  int polish_best = 4;
   // With kSplit: how many candidates of one step may fall back to the
   // repair when their order has no valid split (the rest get
   // failed_repair_reward). A repair takes up to repair_time_limit, so on a

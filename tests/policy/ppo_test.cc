@@ -268,6 +268,42 @@ TEST(PpoTest, SplitDecodingFallsBackToOrdersNearerTheGraphsOwn) {
   }
 }
 
+// The step's best few placements are polished (solver/polish.h) and the
+// best result reported; the rewards, and so the update, stay those of the
+// decoded samples. On a DLRM-like graph on 8 chips with max_hops 8, the
+// split of a fresh policy's sampled orders leaves tables that moves across
+// the boundaries put on lighter chips: measured, the step's best rises from
+// 1,599 to 1,682 samples/s.
+TEST(PpoTest, PolishesTheStepsBestButRewardsTheDecodedSamples) {
+  v1::Graph g = SyntheticGraph(SyntheticFamily::kWide, 120, 6);
+  v1::Hardware hw = RandomHardware(g, 8, 4.0, 6);
+  hw.mutable_constraints()->set_max_hops(8);
+  Problem p = MakeProblem(g, hw);
+  auto step = [&](int polish_best) {
+    auto policy = Policy::Create(SmallConfig(), 4);
+    PpoOptions o;
+    o.seed = 4;
+    o.batch = 16;
+    o.polish_best = polish_best;
+    auto trainer = PpoTrainer::Create(std::move(*policy), o);
+    return *(*trainer)->Step(p, nullptr);
+  };
+  const PpoStepStats plain = step(0);
+  const PpoStepStats polished = step(4);
+  EXPECT_EQ(polished.mean_reward, plain.mean_reward);
+  EXPECT_EQ(polished.mean_quality, plain.mean_quality);
+  EXPECT_GT(polished.best_throughput, plain.best_throughput * 1.03);
+  Evaluator eval(p);
+  ASSERT_TRUE(eval.IsValid(polished.best));
+  EXPECT_EQ(eval.Score(polished.best).throughput_per_s,
+            polished.best_throughput);
+  PpoOptions o;
+  o.polish_best = -1;
+  EXPECT_EQ(
+      ValidatePpoOptions(o),
+      absl::InvalidArgumentError("PPO option polish_best is out of range: -1"));
+}
+
 TEST(PpoTest, DeterministicWithASeed) {
   Problem p = TinyChain();
   auto run = [&] {
