@@ -7,7 +7,7 @@
 //                    constructive,exact,auto] [--policy=DIR] [--graphs=DIR]
 //                    [--csv=FILE] [--target=repaired|proposal]
 //                    [--warm-start=0|1] [--rebalance=0|1]
-//                    [--decode=split|repair] [--batch=K]
+//                    [--decode=split|repair] [--batch=K] [--polish=K]
 //
 // A case is GRAPH/PRESET[/hN] (max_hops N, hC = the preset's chip count;
 // tests/benchmarks/cases.h). --suite=wide is the wide and long-range
@@ -76,7 +76,8 @@ struct Flags {
   bool warm_start = false;
   bool rebalance = true;
   bool split_decode = true;
-  int batch = 0;  // 0: FineTuneOptions' own (growing); K: fixed at K
+  int batch = 0;    // 0: FineTuneOptions' own (growing); K: fixed at K
+  int polish = -1;  // -1: PpoOptions' own; K: polish the best K per step
 };
 
 // Parses --name=value flags; false (with a message) on a bad one.
@@ -114,6 +115,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->split_decode = v != "repair";
     } else if (k == "--batch") {
       ok = absl::SimpleAtoi(v, &f->batch) && f->batch >= 2;
+    } else if (k == "--polish") {
+      ok = absl::SimpleAtoi(v, &f->polish) && f->polish >= 0;
     } else if (k == "--seeds") {
       ok = absl::SimpleAtoi(v, &f->seeds) && f->seeds >= 1;
     } else {
@@ -145,6 +148,7 @@ std::unique_ptr<Strategy> MakeMethod(
       o.ppo.batch = flags.batch;
       o.ppo.max_batch = 0;
     }
+    if (flags.polish >= 0) o.ppo.polish_best = flags.polish;
     o.ppo.seed = seed;
     o.ppo.target = flags.target == "proposal" ? LogProbTarget::kProposal
                                               : LogProbTarget::kRepaired;

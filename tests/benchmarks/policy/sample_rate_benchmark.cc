@@ -5,7 +5,7 @@
 //
 //   sample_rate_benchmark [--cases=dlrm_criteo/ring8/h8,...] [--seconds=5]
 //                         [--decode=split,repair] [--batch=K]
-//                         [--policy=DIR] [--graphs=DIR]
+//                         [--policy=DIR|scratch] [--graphs=DIR] [--trace]
 //
 // A case is GRAPH/PRESET[/hN] (tests/benchmarks/cases.h).
 // Runs the fine-tuning loop's PPO steps (FineTuneOptions' defaults: a batch
@@ -14,6 +14,10 @@
 // decoding:
 //   case,decode,mean_batch,steps,candidates,valid,split,valid_per_s,
 //   sample_s,repair_s,learn_s,best_quality
+// --policy=scratch starts from a freshly initialised policy (seed 1);
+// --trace also prints every step to stderr (seconds, batch, entropy, the
+// batch's mean and best quality, the best so far), to see whether and how
+// fast the policy learns on a case.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -43,6 +47,9 @@ int Main(int argc, char** argv) {
               graphs = MCMPART_SHARED_GRAPHS_DIR;
   double seconds = 5;
   int batch = 0;
+  bool trace = false;
+  double lr = 0;
+  int max_batch = -1;
   for (int i = 1; i < argc; ++i) {
     std::vector<std::string> kv =
         absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
@@ -61,6 +68,12 @@ int Main(int argc, char** argv) {
       ok = absl::SimpleAtod(v, &seconds) && seconds > 0;
     } else if (k == "--batch") {
       ok = absl::SimpleAtoi(v, &batch) && batch >= 2;
+    } else if (k == "--lr") {
+      ok = absl::SimpleAtod(v, &lr) && lr > 0;
+    } else if (k == "--max-batch") {
+      ok = absl::SimpleAtoi(v, &max_batch) && max_batch >= 0;
+    } else if (k == "--trace") {
+      trace = true;
     } else {
       ok = false;
     }
@@ -70,7 +83,9 @@ int Main(int argc, char** argv) {
     }
   }
   SetTorchThreads(1);  // as the server runs it (docs/policy.md)
-  absl::StatusOr<std::unique_ptr<Policy>> base = Policy::Load(policy_dir);
+  absl::StatusOr<std::unique_ptr<Policy>> base =
+      policy_dir == "scratch" ? Policy::Create(PolicyConfig{}, 1)
+                              : Policy::Load(policy_dir);
   if (!base.ok()) {
     std::fprintf(stderr, "sample_rate_benchmark: %s\n",
                  base.status().ToString().c_str());
@@ -96,6 +111,8 @@ int Main(int argc, char** argv) {
         ft.ppo.batch = batch;
         ft.ppo.max_batch = 0;
       }
+      if (lr > 0) ft.ppo.learning_rate = lr;
+      if (max_batch >= 0) ft.ppo.max_batch = max_batch;
       ft.ppo.decode = d == "repair" ? Decode::kRepair : Decode::kSplit;
       auto trainer = PpoTrainer::Create((*base)->Clone(), ft.ppo);
       if (!trainer.ok()) {
@@ -124,6 +141,14 @@ int Main(int argc, char** argv) {
         repair_s += absl::ToDoubleSeconds(st->repair_time);
         learn_s += absl::ToDoubleSeconds(st->learn_time);
         if (st->best_quality > best) best = st->best_quality;
+        if (trace) {
+          std::fprintf(stderr,
+                       "%s,%s,step %d,%.2f s,batch %d,entropy %.4f,mean %.4f,"
+                       "best %.5f,so far %.5f\n",
+                       name.c_str(), d.c_str(), steps,
+                       absl::ToDoubleSeconds(absl::Now() - start), st->batch,
+                       st->entropy, st->mean_quality, st->best_quality, best);
+        }
         if (st->cancelled) break;
       }
       const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
