@@ -36,7 +36,7 @@ absl::StatusOr<StrategyResult> FineTune(
   // streams it.
   auto take_best = [&](Assignment p) {
     if (ppo.polish_best > 0) {
-      absl::StatusOr<Assignment> polished = polisher.Run(p, &stop);
+      absl::StatusOr<Assignment> polished = polisher.Run(p, &stop, deadline);
       if (polished.ok()) p = *std::move(polished);
     }
     result.best = std::move(p);

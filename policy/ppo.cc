@@ -247,7 +247,7 @@ absl::Status Tally(const std::vector<Scored>& scored, int k,
 // (PpoOptions::polish_best) and makes the best result the step's best.
 // The rewards stay those of the decoded placements.
 void PolishBest(const Problem& problem, int top,
-                const std::vector<Scored>& scored, const StopToken* stop,
+                const std::vector<Scored>& scored, const StopCheck& stopped,
                 PpoStepStats* stats) {
   std::vector<int> valid;
   for (int i = 0; i < static_cast<int>(scored.size()); ++i) {
@@ -269,7 +269,8 @@ void PolishBest(const Problem& problem, int top,
       continue;
     }
     done.push_back(&p);
-    absl::StatusOr<Assignment> polished = polisher.Run(p, stop);
+    absl::StatusOr<Assignment> polished =
+        polisher.Run(p, stopped.stop, stopped.deadline);
     if (!polished.ok()) return;  // cancelled
     const Figures& f = eval.Score(*polished);
     if (f.throughput_per_s > stats->best_throughput) {
@@ -503,7 +504,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
     return s;
   }
   if (options_.polish_best > 0 && !stopped()) {
-    PolishBest(problem, options_.polish_best, scored, stop, &stats);
+    PolishBest(problem, options_.polish_best, scored, stopped, &stats);
   }
   stats.repair_time = absl::Now() - t0;
   // Every batch candidate was repaired unless the step was cancelled.

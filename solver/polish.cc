@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "solver/anneal/state.h"
 
 namespace mcmpart {
@@ -57,10 +58,10 @@ bool Polisher::Improves(double* energy, double* bottleneck) const {
   return Better(*energy, *bottleneck, energy_, bottleneck_);
 }
 
-bool Polisher::SinglePass(const StopToken* stop) {
+bool Polisher::SinglePass() {
   bool any = false;
   for (int v = 0; v < problem_.num_nodes(); ++v) {
-    if (stop != nullptr && stop->stop_requested()) return any;
+    if (Halted()) return any;
     int lo, hi;
     if (!state_->Range(v, &lo, &hi)) continue;
     for (int c = lo; c <= hi; ++c) {
@@ -144,7 +145,7 @@ void Polisher::Frontier(int c, int d, std::vector<int>* out) const {
   }
 }
 
-bool Polisher::BlockPass(const StopToken* stop) {
+bool Polisher::BlockPass() {
   if (options_.max_block < 2) return false;  // the single pass covers it
   const int chips = problem_.num_chips();
   bool any = false;
@@ -153,7 +154,7 @@ bool Polisher::BlockPass(const StopToken* stop) {
       if (c + d < 0 || c + d >= chips) continue;
       Frontier(c, d, &starts_);
       for (int v : starts_) {
-        if (stop != nullptr && stop->stop_requested()) return any;
+        if (Halted()) return any;
         if (state_->chip(v) == c && ShiftBlock(v, c, d)) any = true;
       }
     }
@@ -161,7 +162,7 @@ bool Polisher::BlockPass(const StopToken* stop) {
   return any;
 }
 
-bool Polisher::SwapPass(const StopToken* stop) {
+bool Polisher::SwapPass() {
   if (!options_.swaps) return false;
   bool any = false;
   for (int c = 0; c + 1 < problem_.num_chips(); ++c) {
@@ -169,7 +170,7 @@ bool Polisher::SwapPass(const StopToken* stop) {
     Frontier(c + 1, -1, &ups_);
     for (int down : starts_) {
       for (int up : ups_) {
-        if (stop != nullptr && stop->stop_requested()) return any;
+        if (Halted()) return any;
         // Either may have moved with an earlier swap of this pass.
         if (state_->chip(down) != c || state_->chip(up) != c + 1 ||
             state_->SameUnit(up, down)) {
@@ -199,8 +200,17 @@ bool Polisher::SwapPass(const StopToken* stop) {
   return any;
 }
 
+bool Polisher::Halted() {
+  if (halted_) return true;
+  if (stop_ != nullptr && stop_->stop_requested()) return halted_ = true;
+  // The clock every 64 polls: a poll is a few moves, microseconds.
+  if (++polls_ % 64 == 0 && absl::Now() >= deadline_) return halted_ = true;
+  return false;
+}
+
 absl::StatusOr<Assignment> Polisher::Run(absl::Span<const int> placement,
-                                         const StopToken* stop) {
+                                         const StopToken* stop,
+                                         absl::Time deadline) {
   if (absl::Status s = ValidatePolishOptions(options_); !s.ok()) return s;
   moves_ = 0;
   if (static_cast<int>(placement.size()) != problem_.num_nodes() ||
@@ -209,17 +219,21 @@ absl::StatusOr<Assignment> Polisher::Run(absl::Span<const int> placement,
         "polish needs a valid placement of every node");
   }
   const double before = eval_.Score(placement).throughput_per_s;
+  stop_ = stop;
+  deadline_ = deadline;
+  halted_ = false;
+  polls_ = 0;
   state_->Load(placement);
   int hot;
   energy_ = state_->Energy(&bottleneck_, &hot);
   for (int pass = 0; pass < options_.max_passes; ++pass) {
-    const bool single = SinglePass(stop);
-    const bool block = BlockPass(stop);
-    const bool swap = SwapPass(stop);
+    const bool single = SinglePass();
+    const bool block = BlockPass();
+    const bool swap = SwapPass();
     if (stop != nullptr && stop->stop_requested()) {
       return absl::CancelledError("polish stopped");
     }
-    if (!single && !block && !swap) break;
+    if (halted_ || (!single && !block && !swap)) break;
   }
   Assignment out = state_->placement();
   // The evaluator, not the drifting incremental figures, decides.
@@ -233,9 +247,10 @@ absl::StatusOr<Assignment> Polisher::Run(absl::Span<const int> placement,
 absl::StatusOr<Assignment> Polish(const Problem& problem,
                                   absl::Span<const int> placement,
                                   const StopToken* stop,
-                                  const PolishOptions& options) {
+                                  const PolishOptions& options,
+                                  absl::Time deadline) {
   Polisher polisher(problem, options);
-  return polisher.Run(placement, stop);
+  return polisher.Run(placement, stop, deadline);
 }
 
 }  // namespace mcmpart

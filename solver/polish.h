@@ -23,10 +23,12 @@
 #ifndef MCMPART_SOLVER_POLISH_H_
 #define MCMPART_SOLVER_POLISH_H_
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "solver/evaluator.h"
 #include "solver/placement.h"
@@ -59,20 +61,26 @@ class Polisher {
 
   // The polished placement: valid (checked by the evaluator) and never of
   // lower throughput than `placement`; `placement` itself when no move
-  // improves it. `stop` (may be null) is polled between moves.
+  // improves it. `stop` (may be null) and `deadline` are polled between
+  // moves: at the deadline the descent ends where it is, and the placement
+  // reached so far is the answer (a pass over a 7,000-node graph on 16
+  // chips takes tens of milliseconds).
   // Errors: INVALID_ARGUMENT when `placement` is not a valid placement of
   // the problem or the options are out of range; CANCELLED when `stop` is
   // set.
   absl::StatusOr<Assignment> Run(absl::Span<const int> placement,
-                                 const StopToken* stop);
+                                 const StopToken* stop,
+                                 absl::Time deadline = absl::InfiniteFuture());
 
   // Improving moves applied by the last Run.
   int moves() const { return moves_; }
 
  private:
-  bool SinglePass(const StopToken* stop);
-  bool BlockPass(const StopToken* stop);
-  bool SwapPass(const StopToken* stop);
+  bool SinglePass();
+  bool BlockPass();
+  bool SwapPass();
+  // True once `stop` is set or the deadline has passed (then it stays so).
+  bool Halted();
   // Nodes of chip c with no neighbour on c in direction d (into `out`).
   void Frontier(int c, int d, std::vector<int>* out) const;
   bool ShiftBlock(int start, int c, int d);
@@ -84,6 +92,11 @@ class Polisher {
   std::unique_ptr<anneal::State> state_;
   double energy_ = 0, bottleneck_ = 0;
   int moves_ = 0;
+  // Run's limits.
+  const StopToken* stop_ = nullptr;
+  absl::Time deadline_;
+  bool halted_ = false;
+  int64_t polls_ = 0;
   // ShiftBlock's queue, visit marks and moved prefix, kept across calls.
   std::vector<int> queue_, seen_, moved_, starts_, ups_;
   int epoch_ = 0;
@@ -93,7 +106,8 @@ class Polisher {
 absl::StatusOr<Assignment> Polish(const Problem& problem,
                                   absl::Span<const int> placement,
                                   const StopToken* stop,
-                                  const PolishOptions& options = {});
+                                  const PolishOptions& options = {},
+                                  absl::Time deadline = absl::InfiniteFuture());
 
 }  // namespace mcmpart
 
