@@ -1,6 +1,7 @@
 #include "solver/polish.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,13 +50,22 @@ Polisher::Polisher(const Problem& problem, const PolishOptions& options)
 
 Polisher::~Polisher() = default;
 
-// The state's objective and bottleneck after the logged moves, when they
-// keep memory and no-skipping and are Better than before them.
-bool Polisher::Improves(double* energy, double* bottleneck) const {
-  if (!state_->LoggedMovesValid()) return false;
+// Commits the logged moves when they keep memory and no-skipping and are
+// Better than the state before them; otherwise undoes them.
+bool Polisher::KeepIfBetter() {
+  double energy = 0, bottleneck = 0;
   int hot;
-  *energy = state_->Energy(bottleneck, &hot);
-  return Better(*energy, *bottleneck, energy_, bottleneck_);
+  const bool valid = state_->LoggedMovesValid();
+  if (valid) energy = state_->Energy(&bottleneck, &hot);
+  if (!valid || !Better(energy, bottleneck, energy_, bottleneck_)) {
+    state_->Undo();
+    return false;
+  }
+  energy_ = energy;
+  bottleneck_ = bottleneck;
+  state_->Commit();
+  ++moves_;
+  return true;
 }
 
 bool Polisher::SinglePass() {
@@ -67,16 +77,7 @@ bool Polisher::SinglePass() {
     for (int c = lo; c <= hi; ++c) {
       if (c == state_->chip(v)) continue;
       state_->MoveUnit(v, c);
-      double e, b;
-      if (Improves(&e, &b)) {
-        energy_ = e;
-        bottleneck_ = b;
-        state_->Commit();
-        ++moves_;
-        any = true;
-      } else {
-        state_->Undo();
-      }
+      if (KeepIfBetter()) any = true;
     }
   }
   return any;
@@ -88,7 +89,10 @@ bool Polisher::SinglePass() {
 // improving prefix. True when it kept one.
 bool Polisher::ShiftBlock(int start, int c, int d) {
   const Graph& g = problem_.graph();
-  ++epoch_;
+  if (++epoch_ == std::numeric_limits<int>::max()) {  // a long-lived polisher
+    std::fill(seen_.begin(), seen_.end(), 0);
+    epoch_ = 1;
+  }
   queue_.assign(1, start);
   seen_[start] = epoch_;
   moved_.clear();
@@ -184,16 +188,10 @@ bool Polisher::SwapPass() {
           continue;
         }
         state_->MoveUnit(up, c);
-        double e, b;
-        if (Improves(&e, &b)) {
-          energy_ = e;
-          bottleneck_ = b;
-          state_->Commit();
-          ++moves_;
+        if (KeepIfBetter()) {
           any = true;
           break;  // `down` is on c + 1 now
         }
-        state_->Undo();
       }
     }
   }

@@ -84,7 +84,7 @@ class Polisher {
   // Nodes of chip c with no neighbour on c in direction d (into `out`).
   void Frontier(int c, int d, std::vector<int>* out) const;
   bool ShiftBlock(int start, int c, int d);
-  bool Improves(double* energy, double* bottleneck) const;
+  bool KeepIfBetter();
 
   const Problem& problem_;
   const PolishOptions options_;
