@@ -48,6 +48,11 @@ absl::StatusOr<StrategyResult> FineTune(
           Improvement{result.best, f, result.samples, absl::Now() - start});
     }
   };
+  // The placement reaches the problem's upper bound: proved optimal, so
+  // the rest of the budget cannot buy anything (the annealer's test).
+  auto optimal = [&] {
+    return result.throughput_per_s >= problem.upper_bound_per_s() * (1 - 1e-12);
+  };
   if (options.warm_start) {
     // Not finding one is no error: the policy and repair may still succeed.
     const bool given = IsWarmStart(problem, options.initial);
@@ -61,6 +66,10 @@ absl::StatusOr<StrategyResult> FineTune(
   }
   while (true) {
     const absl::Time now = absl::Now();
+    if (!result.best.empty() && optimal()) {
+      result.reason = EndReason::kConverged;
+      break;
+    }
     if (stop.stop_requested()) {
       result.reason = EndReason::kCancelled;
       break;

@@ -45,6 +45,9 @@ struct FineTuneOptions {
 // share one policy on different threads. Calls `on_improvement` (may be
 // empty) on the calling thread with each valid placement strictly better in
 // throughput than every earlier one; samples = candidates repaired so far.
+// Ends early, with EndReason::kConverged, when the best placement reaches
+// the problem's upper bound (Problem::upper_bound_per_s): it is then proved
+// optimal.
 // Cancellation: `stop` is polled between phases, inside repairs and between
 // PPO epochs; on the shared graphs the call returns within 100 ms of it.
 // Errors: FAILED_PRECONDITION when the problem has no valid placement (the

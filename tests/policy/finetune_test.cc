@@ -86,6 +86,28 @@ TEST(FineTuneTest, WarmStartReportsTheConstructiveSplitFirst) {
   EXPECT_GE(r->throughput_per_s, floor);
 }
 
+// a -> b, 1 s each, on two chips: the warm start puts one on each chip,
+// which reaches the upper bound (1 / max(total / C, slowest node) = 1/s),
+// so the run ends there instead of spending its 10 s.
+TEST(FineTuneTest, EndsAtOnceWhenTheBestReachesTheUpperBound) {
+  v1::Graph g;
+  testing::AddNode(g, "a", "Relu", {}, 1e9, 10, 10);
+  testing::AddNode(g, "b", "Relu", {"a"}, 1e9, 10, 10);
+  Problem p = MakeProblem(g, testing::Uniform(2, 1e9));
+  auto base = Policy::Create(SmallConfig(), 5);
+  ASSERT_TRUE(base.ok());
+  StopToken stop;
+  Budget budget;
+  budget.time = absl::Seconds(10);
+  const absl::Time start = absl::Now();
+  auto r = FineTune(**base, p, budget, stop, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_EQ(r->reason, EndReason::kConverged);
+  EXPECT_EQ(r->samples, 1);
+  EXPECT_DOUBLE_EQ(r->quality, 1);
+}
+
 TEST(FineTuneTest, SeveralAtOnceOnOneSharedPolicy) {
   Problem p = TinyChain();
   auto base = Policy::Create(SmallConfig(), 5);
