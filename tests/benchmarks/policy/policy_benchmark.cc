@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -52,6 +53,18 @@ constexpr char kDefaultCases[] =
     "bert_base/ring8,resnet50/ring4,inception_v3/ring8,efficientnet_b0/ring4,"
     "mobilenet_v2/ring4,shufflenet_v2/ring8,regnet_y_400mf/ring8,"
     "googlenet/ring4";
+
+constexpr char kUsage[] =
+    "usage: policy_benchmark [--budgets=5,30] [--seeds=3] "
+    "[--cases=GRAPH/PRESET[/hN],...]\n"
+    "         [--suite=wide] [--methods=rl,scratch,anneal,random,"
+    "constructive,exact,auto]\n"
+    "         [--policy=DIR] [--graphs=DIR] [--csv=FILE] "
+    "[--target=repaired|proposal]\n"
+    "         [--warm-start=0|1] [--rebalance=0|1] [--decode=split|repair]\n"
+    "         [--batch=K] [--polish=K]\n"
+    "docs/benchmarks.md (\"Policy\", \"Wide and long-range models\") has "
+    "the commands behind its tables.\n";
 
 struct Run {
   std::string case_name, method;
@@ -88,7 +101,10 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     const std::string k = kv[0];
     const std::string v = kv.size() > 1 ? kv[1] : "";
     bool ok = true;
-    if (k == "--budgets") {
+    if (k == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (k == "--budgets") {
       f->budgets = v;
     } else if (k == "--cases") {
       f->cases = v;
@@ -123,7 +139,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       ok = false;
     }
     if (!ok) {
-      std::fprintf(stderr, "policy_benchmark: bad argument %s\n", argv[i]);
+      std::fprintf(stderr, "policy_benchmark: bad argument %s\n%s", argv[i],
+                   kUsage);
       return false;
     }
   }

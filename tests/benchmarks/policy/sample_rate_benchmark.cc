@@ -5,6 +5,7 @@
 //
 //   sample_rate_benchmark [--cases=dlrm_criteo/ring8/h8,...] [--seconds=5]
 //                         [--decode=split,repair] [--batch=K]
+//                         [--max-batch=K] [--lr=X]
 //                         [--policy=DIR|scratch] [--graphs=DIR] [--trace]
 //
 // A case is GRAPH/PRESET[/hN] (tests/benchmarks/cases.h).
@@ -14,7 +15,8 @@
 // decoding:
 //   case,decode,mean_batch,steps,candidates,valid,split,valid_per_s,
 //   sample_s,repair_s,learn_s,best_quality
-// --policy=scratch starts from a freshly initialised policy (seed 1);
+// --max-batch and --lr override FineTuneOptions' batch limit and learning
+// rate; --policy=scratch starts from a freshly initialised policy (seed 1);
 // --trace also prints every step to stderr (seconds, batch, entropy, the
 // batch's mean and best quality, the best so far), to see whether and how
 // fast the policy learns on a case.
@@ -41,6 +43,13 @@ constexpr char kDefaultCases[] =
     "dlrm_criteo/ring8/h8,moe_e8/ring16/h2,moe_e8/ring16/h16,unet/ring8/h8,"
     "googlenet/ring8/h1,inception_v3/ring8/h1";
 
+constexpr char kUsage[] =
+    "usage: sample_rate_benchmark [--cases=GRAPH/PRESET[/hN],...] "
+    "[--seconds=5]\n"
+    "         [--decode=split,repair] [--batch=K] [--max-batch=K] [--lr=X]\n"
+    "         [--policy=DIR|scratch] [--graphs=DIR] [--trace]\n"
+    "docs/policy.md (\"Decoding\") has the commands behind its table.\n";
+
 int Main(int argc, char** argv) {
   std::string cases = kDefaultCases, decodes = "split,repair",
               policy_dir = DefaultPolicyDirectory() + "/default",
@@ -56,7 +65,10 @@ int Main(int argc, char** argv) {
     const std::string& k = kv[0];
     const std::string v = kv.size() > 1 ? kv[1] : "";
     bool ok = true;
-    if (k == "--cases") {
+    if (k == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (k == "--cases") {
       cases = v;
     } else if (k == "--decode") {
       decodes = v;
@@ -78,7 +90,8 @@ int Main(int argc, char** argv) {
       ok = false;
     }
     if (!ok) {
-      std::fprintf(stderr, "sample_rate_benchmark: bad argument %s\n", argv[i]);
+      std::fprintf(stderr, "sample_rate_benchmark: bad argument %s\n%s",
+                   argv[i], kUsage);
       return 2;
     }
   }
