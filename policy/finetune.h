@@ -30,8 +30,9 @@ struct FineTuneOptions {
     ppo.repair_time_limit = absl::Milliseconds(250);
   }
   PpoOptions ppo;  // ppo.seed makes a run deterministic (with a sample budget)
-  // Start from the constructive split (solver/constructive.h) as the best
-  // placement so far: a request never gets less than the classical baseline,
+  // Start from the constructive split (solver/constructive.h), polished
+  // when ppo.polish_best > 0 (solver/polish.h), as the best placement so
+  // far: a request never gets less than the classical baseline,
   // and PPO spends the budget trying to beat it. docs/policy.md, "Warm start".
   bool warm_start = true;
   // With warm_start: a valid placement to start from instead of the

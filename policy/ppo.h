@@ -103,7 +103,8 @@ struct PpoStepStats {
   int split = 0;       // of those, decoded by the split alone (Decode::kSplit)
   double mean_reward = 0;   // over the batch
   double mean_quality = 0;  // over the valid ones
-  // Best valid placement of this step (empty when none).
+  // Best valid placement of this step, after the polish of its best few
+  // (PpoOptions::polish_best); empty when none.
   Assignment best;
   double best_throughput = 0;
   double best_quality = 0;
