@@ -55,6 +55,7 @@ struct Flags {
   double lr = 1e-3;
   double entropy = 0.01;
   int checkpoint_every = 25;
+  int steps_per_instance = 1;
   bool resume = false;
   int threads = 1;
   int repair_threads = 2;
@@ -79,6 +80,7 @@ const char kUsage[] =
     "  --iterations=N          stop after N PPO iterations (default 1000)\n"
     "  --seed=S --batch=K --epochs=E --lr=X --entropy=X\n"
     "  --checkpoint_every=N    iterations between checkpoints (default 25)\n"
+    "  --steps_per_instance=K  PPO steps on each drawn instance (default 1)\n"
     "  --resume                continue from the checkpoint in --out\n"
     "  --threads=N             Torch threads (default 1)\n"
     "  --repair_threads=N --repair_ms=MS\n"
@@ -125,6 +127,7 @@ const std::map<std::string, Setter>& Setters() {
       {"lr", Number(&Flags::lr)},
       {"entropy", Number(&Flags::entropy)},
       {"checkpoint_every", Number(&Flags::checkpoint_every)},
+      {"steps_per_instance", Number(&Flags::steps_per_instance)},
       {"threads", Number(&Flags::threads)},
       {"repair_threads", Number(&Flags::repair_threads)},
       {"repair_ms", Number(&Flags::repair_ms)},
@@ -187,9 +190,11 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
   if (f->target != "repaired" && f->target != "proposal") {
     return absl::InvalidArgumentError("--target must be repaired or proposal");
   }
-  if (f->threads < 1 || f->repair_ms < 1 || f->checkpoint_every < 1) {
+  if (f->threads < 1 || f->repair_ms < 1 || f->checkpoint_every < 1 ||
+      f->steps_per_instance < 1) {
     return absl::InvalidArgumentError(
-        "--threads, --repair_ms, --checkpoint_every must be >= 1");
+        "--threads, --repair_ms, --checkpoint_every, --steps_per_instance "
+        "must be >= 1");
   }
   return absl::OkStatus();
 }
@@ -402,7 +407,8 @@ bool Checkpoint(const Flags& flags, const std::string& corpus_text,
       absl::StrCat("mcmpart-train seed=", flags.seed, " batch=", flags.batch,
                    " lr=", flags.lr, " target=", flags.target,
                    " rebalance=", flags.rebalance ? 1 : 0,
-                   " decode=", flags.split_decode ? "split" : "repair"));
+                   " decode=", flags.split_decode ? "split" : "repair",
+                   " steps_per_instance=", flags.steps_per_instance));
   absl::Status s = tagged->Save(flags.out);
   if (s.ok()) s = trainer.SaveState(flags.out);
   if (!s.ok()) {
@@ -440,10 +446,13 @@ int Main(int argc, char** argv) {
     return 1;
   }
   if (resuming) {
-    std::printf("resumed at iteration %lld\n", (long long)(*trainer)->steps());
+    std::printf("resumed after %lld PPO steps\n",
+                (long long)(*trainer)->steps());
   }
   Progress progress;
-  progress.first_it = (*trainer)->steps();
+  // Iterations count instances; a resumed run with several steps per
+  // instance continues at the next whole instance.
+  progress.first_it = (*trainer)->steps() / flags.steps_per_instance;
   for (int64_t it = progress.first_it; it < flags.iterations;) {
     const double elapsed = absl::ToDoubleSeconds(absl::Now() - progress.start);
     if (flags.time_budget_s > 0 && elapsed >= flags.time_budget_s) break;
@@ -451,6 +460,10 @@ int Main(int argc, char** argv) {
     ++it;
     if (inst.graph == nullptr) continue;
     absl::StatusOr<PpoStepStats> st = TrainOn(**trainer, inst);
+    for (int k = 1; st.ok() && k < flags.steps_per_instance; ++k) {
+      PrintIteration(flags, progress, it, inst, *st);
+      st = TrainOn(**trainer, inst);
+    }
     if (!st.ok()) {
       std::fprintf(stderr,
                    "iteration %lld (%s, %d nodes, %d chips) skipped: %s\n",
@@ -466,7 +479,7 @@ int Main(int argc, char** argv) {
   }
   if (!Checkpoint(flags, corpus_text, **trainer)) return 1;
   std::printf(
-      "done: %lld iterations, %lld samples in %.0f s; checkpoint in %s\n",
+      "done: %lld PPO steps, %lld samples in %.0f s; checkpoint in %s\n",
       (long long)(*trainer)->steps(), (long long)progress.samples,
       absl::ToDoubleSeconds(absl::Now() - progress.start), flags.out.c_str());
   return 0;
