@@ -251,9 +251,7 @@ void PolishBest(const Problem& problem, int top,
                 PpoStepStats* stats) {
   std::vector<int> valid;
   for (int i = 0; i < static_cast<int>(scored.size()); ++i) {
-    if (scored[i].status.ok() && !scored[i].placement.empty()) {
-      valid.push_back(i);
-    }
+    if (scored[i].status.ok()) valid.push_back(i);
   }
   std::sort(valid.begin(), valid.end(), [&](int a, int b) {
     return scored[a].throughput > scored[b].throughput;

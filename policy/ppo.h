@@ -73,9 +73,9 @@ struct PpoOptions {
   bool rebalance = true;
   Decode decode = Decode::kSplit;
   // Polish the step's best this many distinct valid placements
-  // (solver/polish.h: greedy single-node and block moves across chip
-  // boundaries while the bottleneck does not rise) and report the best
-  // result as the step's best. The rewards stay those of the decoded
+  // (solver/polish.h: the annealer's node, block and swap moves, taken
+  // greedily while they improve) and report the best result as the step's
+  // best. The rewards stay those of the decoded
   // placements: polishing every sample flattens the differences the policy
   // learns from (docs/policy.md, "Polish"). 0 = off.
   int polish_best = 4;
