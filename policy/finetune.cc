@@ -24,8 +24,12 @@ absl::StatusOr<StrategyResult> FineTune(
 
   PpoOptions ppo = options.ppo;
   // A batch that follows measured times would make a seeded run with a
-  // sample budget depend on the machine.
-  if (budget.samples > 0) ppo.max_batch = 0;
+  // sample budget depend on the machine, and a batch decoded ahead could
+  // report a placement from beyond the budget.
+  if (budget.samples > 0) {
+    ppo.max_batch = 0;
+    ppo.overlap = false;
+  }
   absl::StatusOr<std::unique_ptr<PpoTrainer>> trainer =
       PpoTrainer::Create(base.Clone(), ppo);
   if (!trainer.ok()) return trainer.status();

@@ -21,12 +21,14 @@ struct FineTuneOptions {
   // (four times the split-decoded samples of a batch of 8 at the same
   // quality) and, under a time budget, grows with the measured cost of the
   // update up to 1,024: on a 560-node graph one update takes as long as
-  // decoding a few hundred samples (docs/policy.md, "Decoding"). Under a
-  // sample budget the batch stays at ppo.batch, so that a seed reproduces
-  // the run.
+  // decoding a few hundred samples (docs/policy.md, "Decoding"); each batch
+  // is decoded while the update before it runs (PpoOptions::overlap).
+  // Under a sample budget the batch stays at ppo.batch and nothing is
+  // decoded ahead, so that a seed reproduces the run.
   FineTuneOptions() {
     ppo.batch = 32;
     ppo.max_batch = 1024;
+    ppo.overlap = true;
     ppo.repair_time_limit = absl::Milliseconds(250);
   }
   PpoOptions ppo;  // ppo.seed makes a run deterministic (with a sample budget)

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -25,6 +27,11 @@ namespace {
 // split's search there saves about a third of its sweeps. The fine-tuning
 // loop re-splits each new best exactly (Rebalance) before reporting it.
 constexpr double kDecodeTolerance = 1e-3;
+
+// The largest weight a node's term gets in an update on a batch drawn by
+// an older policy (Update): a chip the older policy rarely chose would
+// otherwise dominate the step.
+constexpr double kMaxStaleWeight = 2.0;
 
 // Per-thread scratch for scoring repaired candidates.
 struct Scored {
@@ -184,28 +191,79 @@ void DecodeOne(const Problem& problem, const Assignment& q,
   Score(std::move(r), eval, out);
 }
 
-// Decodes the batch (and the greedy placement, last, with score_greedy) on
-// options.repair_threads threads.
+// Decodes a batch (and the greedy placement, last, with score_greedy) on
+// several threads: Start spawns the background ones, Finish makes the
+// calling thread one more worker until nothing is left, then joins. Between
+// the two the calling thread is free (the PPO update runs there while the
+// next batch decodes: PpoOptions::overlap). `batch` must outlive Finish.
+class BatchDecoder {
+ public:
+  BatchDecoder(const Problem& problem, const Sampled& batch,
+               const PpoOptions& options, const StopCheck& stopped)
+      : problem_(problem),
+        batch_(batch),
+        options_(options),
+        stopped_(stopped),
+        k_(static_cast<int>(batch.proposals.size())),
+        scored_(k_ + (options.score_greedy ? 1 : 0)) {}
+  ~BatchDecoder() {
+    for (std::thread& t : pool_) t.join();
+  }
+
+  void Start(int background_threads) {
+    const int total = static_cast<int>(scored_.size());
+    for (int i = 0; i < std::min(background_threads, total); ++i) {
+      pool_.emplace_back([this] { Work(); });
+    }
+  }
+
+  std::vector<Scored> Finish() {
+    Work();
+    for (std::thread& t : pool_) t.join();
+    pool_.clear();
+    return std::move(scored_);
+  }
+
+  // When the last candidate was done (after Finish): the calling thread may
+  // have been busy with something else well past it.
+  absl::Time done() const { return done_; }
+
+ private:
+  void Work() {
+    Evaluator eval(problem_);
+    const int total = static_cast<int>(scored_.size());
+    bool worked = false;
+    for (int i; (i = next_.fetch_add(1)) < total;) {
+      DecodeOne(problem_, i < k_ ? batch_.proposals[i] : batch_.greedy,
+                options_, stopped_, fallbacks_, eval, &scored_[i]);
+      worked = true;
+    }
+    if (worked) {
+      const absl::Time now = absl::Now();
+      std::lock_guard<std::mutex> lock(done_mu_);
+      done_ = std::max(done_, now);
+    }
+  }
+
+  const Problem& problem_;
+  const Sampled& batch_;
+  const PpoOptions& options_;
+  const StopCheck stopped_;
+  const int k_;
+  std::vector<Scored> scored_;
+  std::atomic<int> next_{0}, fallbacks_{0};
+  std::vector<std::thread> pool_;
+  std::mutex done_mu_;
+  absl::Time done_ = absl::InfinitePast();
+};
+
+// Decodes the batch on options.repair_threads threads (this one included).
 std::vector<Scored> DecodeBatch(const Problem& problem, const Sampled& batch,
                                 const PpoOptions& options,
                                 const StopCheck& stopped) {
-  const int k = static_cast<int>(batch.proposals.size());
-  const int total = k + (options.score_greedy ? 1 : 0);
-  std::vector<Scored> scored(total);
-  std::atomic<int> next{0}, fallbacks{0};
-  auto worker = [&] {
-    Evaluator eval(problem);
-    for (int i; (i = next.fetch_add(1)) < total;) {
-      DecodeOne(problem, i < k ? batch.proposals[i] : batch.greedy, options,
-                stopped, fallbacks, eval, &scored[i]);
-    }
-  };
-  const int threads = std::min(options.repair_threads, total);
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
-  return scored;
+  BatchDecoder decoder(problem, batch, options, stopped);
+  decoder.Start(options.repair_threads - 1);
+  return decoder.Finish();
 }
 
 // Fills the step's figures from the scored candidates and the rewards of
@@ -347,6 +405,17 @@ struct PpoTrainer::Impl {
   absl::Duration last_epoch = absl::ZeroDuration();
   int last_sample_batch = 1;  // the batch that last_sample drew
   int batch = 0;              // of the next step (PpoOptions::max_batch)
+  // PpoOptions::overlap: the next step's batch, sampled before this step's
+  // update and decoded while it ran; used by the next step when it is on
+  // the same problem (`problem`), dropped otherwise.
+  struct Prefetch {
+    const Problem* problem = nullptr;
+    int num_nodes = 0, num_chips = 0;
+    Sampled batch;
+    std::vector<Scored> scored;
+    absl::Duration sample_time, decode_time;
+  };
+  std::optional<Prefetch> prefetch;
 };
 
 namespace {
@@ -354,9 +423,19 @@ namespace {
 // The ratio is taken per node (each node's chip is its own factor of the
 // joint distribution): a ratio of the joint probability over ~1000 nodes
 // would leave the clip range at once.
+//
+// `logp_prox` holds the log-probabilities of the policy as it is now, when
+// that is not the one `batch` was drawn from (PpoOptions::overlap: the
+// batch is one update old); undefined otherwise. The clip is then taken
+// around the current policy and each node's term weighted by how much
+// likelier the current policy makes its chip than the policy that drew it
+// ("decoupled" PPO, Hilton et al. 2022): clipping around the old policy
+// would leave little gradient, since the last update already moved the
+// ratio to the edge of its range.
 absl::Status Update(PolicyNet& net, const PpoOptions& options,
                     PpoTrainer::Impl& impl, const GraphTensors& g,
-                    const Sampled& batch, const std::vector<Scored>& scored,
+                    const Sampled& batch, const torch::Tensor& logp_prox,
+                    const std::vector<Scored>& scored,
                     const std::vector<float>& adv_in, const StopCheck& stopped,
                     PpoStepStats* stats) {
   const int n = g.num_nodes;
@@ -376,6 +455,12 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
     torch::Tensor advantage =
         torch::from_blob(adv.data(), {1, k}, torch::kFloat32).clone();
     torch::Tensor old_lp = batch.logp_old.gather(1, actions);  // [N, K]
+    torch::Tensor weight;  // undefined: every weight 1
+    if (logp_prox.defined()) {
+      torch::Tensor prox_lp = logp_prox.gather(1, actions);
+      weight = torch::exp(prox_lp - old_lp).clamp_max(kMaxStaleWeight);
+      old_lp = prox_lp;
+    }
     for (int e = 0; e < options.epochs; ++e) {
       // An epoch (forward and backward) takes about three sampling passes
       // (forward only) before the first one has been timed.
@@ -390,6 +475,7 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
       torch::Tensor surr = torch::min(
           ratio * advantage,
           torch::clamp(ratio, 1 - options.clip, 1 + options.clip) * advantage);
+      if (weight.defined()) surr = weight * surr;
       torch::Tensor entropy = -(logp.exp() * logp).sum(1).mean();
       torch::Tensor loss = -surr.mean() - options.entropy_coef * entropy;
       impl.optimizer->zero_grad();
@@ -404,7 +490,10 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
 
 // The batch after a step that learned (PpoOptions::max_batch): large enough
 // that sampling and decoding take about twice as long as the update, which
-// costs about the same whatever the batch; at most twice the last one, so
+// costs about the same whatever the batch, or, with PpoOptions::overlap,
+// as long as it (the decoding then hides behind the update: a larger batch
+// buys samples but costs steps, and on the wide graphs learning is limited
+// by steps; docs/policy.md, "Decoding"); at most twice the last one, so
 // that one slow phase does not swing it.
 int NextBatch(const PpoOptions& options, const PpoStepStats& stats) {
   if (options.max_batch <= options.batch) return options.batch;
@@ -412,7 +501,9 @@ int NextBatch(const PpoOptions& options, const PpoStepStats& stats) {
       absl::ToDoubleSeconds(stats.sample_time + stats.repair_time) /
       stats.batch;
   if (!(per_sample > 0)) return stats.batch;
-  const double want = 2 * absl::ToDoubleSeconds(stats.learn_time) / per_sample;
+  const double factor = options.overlap ? 1 : 2;
+  const double want =
+      factor * absl::ToDoubleSeconds(stats.learn_time) / per_sample;
   const double capped = std::min(
       {want, 2.0 * stats.batch, static_cast<double>(options.max_batch)});
   return std::max(options.batch, static_cast<int>(capped));
@@ -450,8 +541,6 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   Policy::Impl& pi = *policy_->impl_;
   const int n = problem.num_nodes();
   const int c = problem.num_chips();
-  const int k = impl_->batch;
-  stats.batch = k;
   if (impl_->cached_problem != &problem || impl_->cached.num_nodes != n ||
       impl_->cached.num_chips != c) {
     absl::StatusOr<GraphTensors> g =
@@ -462,34 +551,50 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   }
   const GraphTensors& g = impl_->cached;
 
-  // 1. Sample. A batch grown since the last pass (PpoOptions::max_batch)
-  // takes at most proportionally longer.
-  if (stopped(
-          impl_->last_sample *
-          std::max(1.0, static_cast<double>(k) / impl_->last_sample_batch))) {
-    stats.cancelled = true;
-    return stats;
-  }
-  absl::Time t0 = absl::Now();
+  // 1. Sample and decode, unless the last step did both during its update
+  // (PpoOptions::overlap). A batch grown since the last pass
+  // (PpoOptions::max_batch) takes at most proportionally longer to sample.
   Sampled batch;
-  if (absl::Status s = SampleBatch(
-          pi.net, g, n, c, pi.metadata.config.max_chips, k, impl_->rng, &batch);
-      !s.ok()) {
-    return s;
+  std::vector<Scored> scored;
+  std::optional<Impl::Prefetch> pre;
+  pre.swap(impl_->prefetch);
+  int k = impl_->batch;
+  absl::Time t0 = absl::Now();
+  if (pre.has_value() && pre->problem == &problem && pre->num_nodes == n &&
+      pre->num_chips == c) {
+    batch = std::move(pre->batch);
+    scored = std::move(pre->scored);
+    k = static_cast<int>(batch.proposals.size());
+    stats.prefetched = true;
+    stats.sample_time = pre->sample_time;
+  } else {
+    stats.batch = k;
+    if (stopped(
+            impl_->last_sample *
+            std::max(1.0, static_cast<double>(k) / impl_->last_sample_batch))) {
+      stats.cancelled = true;
+      return stats;
+    }
+    if (absl::Status s =
+            SampleBatch(pi.net, g, n, c, pi.metadata.config.max_chips, k,
+                        impl_->rng, &batch);
+        !s.ok()) {
+      return s;
+    }
+    stats.sample_time = absl::Now() - t0;
+    impl_->last_sample = stats.sample_time;
+    impl_->last_sample_batch = k;
+    if (stopped()) {
+      stats.cancelled = true;
+      stats.entropy = batch.entropy;
+      return stats;
+    }
+    // 2. Repair and score, several candidates at once.
+    t0 = absl::Now();
+    scored = DecodeBatch(problem, batch, options_, stopped);
   }
+  stats.batch = k;
   stats.entropy = batch.entropy;
-  stats.sample_time = absl::Now() - t0;
-  impl_->last_sample = stats.sample_time;
-  impl_->last_sample_batch = k;
-  if (stopped()) {
-    stats.cancelled = true;
-    return stats;
-  }
-
-  // 2. Repair and score, several candidates at once.
-  t0 = absl::Now();
-  const std::vector<Scored> scored =
-      DecodeBatch(problem, batch, options_, stopped);
   stats.candidates = static_cast<int>(
       std::count_if(scored.begin(), scored.end(),
                     [](const Scored& sc) { return sc.attempted; }));
@@ -505,6 +610,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
     PolishBest(problem, options_.polish_best, scored, stopped, &stats);
   }
   stats.repair_time = absl::Now() - t0;
+  if (stats.prefetched) stats.repair_time += pre->decode_time;
   // Every batch candidate was repaired unless the step was cancelled.
   if (stats.cancelled || rewarded < k) {
     stats.cancelled = true;
@@ -517,14 +623,71 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   if (adv.empty()) return stats;           // every candidate equal: no signal
   if (options_.epochs == 0) return stats;  // sampling only (no fine-tuning)
 
-  // 4. Clipped PPO updates.
-  t0 = absl::Now();
-  if (absl::Status s = Update(pi.net, options_, *impl_, g, batch, scored, adv,
-                              stopped, &stats);
-      !s.ok()) {
-    return s;
+  // 4. With overlap, the next batch: sampled now, from the policy before
+  // this update, and decoded while the update runs.
+  std::optional<BatchDecoder> next;
+  absl::Time decode_start;
+  if (options_.overlap && !stopped(impl_->last_sample)) {
+    Impl::Prefetch& pf = impl_->prefetch.emplace();
+    pf.problem = &problem;
+    pf.num_nodes = n;
+    pf.num_chips = c;
+    // Of the size the last step chose: this step's own choice needs the
+    // update's time.
+    const int next_k = impl_->batch;
+    t0 = absl::Now();
+    if (absl::Status s =
+            SampleBatch(pi.net, g, n, c, pi.metadata.config.max_chips, next_k,
+                        impl_->rng, &pf.batch);
+        !s.ok()) {
+      impl_->prefetch.reset();
+      return s;
+    }
+    pf.sample_time = absl::Now() - t0;
+    impl_->last_sample = pf.sample_time;
+    impl_->last_sample_batch = next_k;
+    decode_start = absl::Now();
+    next.emplace(problem, pf.batch, options_, stopped);
+    next->Start(options_.repair_threads - 1);
   }
+
+  // 5. Clipped PPO updates. A batch drawn ahead is one update old; the
+  // next batch's pass, if any, gave the current policy's log-probabilities.
+  torch::Tensor logp_prox;
+  if (stats.prefetched) {
+    if (next.has_value()) {
+      logp_prox = impl_->prefetch->batch.logp_old;
+    } else if (absl::Status s = GuardTorch("policy forward",
+                                           [&] {
+                                             torch::NoGradGuard no_grad;
+                                             logp_prox = torch::log_softmax(
+                                                 pi.net->forward(g), 1);
+                                           });
+               !s.ok()) {
+      return s;
+    }
+  }
+  t0 = absl::Now();
+  absl::Status updated = Update(pi.net, options_, *impl_, g, batch, logp_prox,
+                                scored, adv, stopped, &stats);
   stats.learn_time = absl::Now() - t0;
+  if (next.has_value()) {
+    Impl::Prefetch& pf = *impl_->prefetch;
+    pf.scored = next->Finish();
+    pf.decode_time = std::max(next->done(), decode_start) - decode_start;
+    // Reported now too: the caller may not take another step.
+    for (const Scored& sc : pf.scored) {
+      if (sc.status.ok() && sc.throughput > stats.best_throughput) {
+        stats.best_throughput = sc.throughput;
+        stats.best_quality = sc.quality;
+        stats.best = sc.placement;
+      }
+    }
+  }
+  if (!updated.ok()) {
+    impl_->prefetch.reset();
+    return updated;
+  }
   impl_->batch = NextBatch(options_, stats);
   return stats;
 }

@@ -90,6 +90,16 @@ struct PpoOptions {
   // Also repair and score the most likely placement (not trained on): the
   // policy's own best guess, usually its best placement.
   bool score_greedy = true;
+  // Sample the next step's batch before this step's update and decode it on
+  // repair_threads - 1 threads while the update runs on the calling thread
+  // (which joins the decoding when the update is done): a step then takes
+  // about the longer of the two rather than their sum. The next batch comes
+  // from the policy one update older: its update clips around the current
+  // policy and weights each node's term by the two policies' ratio
+  // (docs/policy.md, "Decoding"). Used by the next Step only on the same
+  // Problem object; dropped otherwise. Runs stay reproducible for a seed
+  // with a fixed batch.
+  bool overlap = false;
   uint64_t seed = 0;
 };
 
@@ -109,6 +119,10 @@ struct PpoStepStats {
   double best_throughput = 0;
   double best_quality = 0;
   double entropy = 0;  // mean per-node entropy before the update (nats)
+  // With PpoOptions::overlap: this step's batch was sampled and decoded
+  // during the previous step's update (its sample_time and repair_time are
+  // those of that work).
+  bool prefetched = false;
   absl::Duration sample_time, repair_time, learn_time;
   bool cancelled = false;  // `stop` or the deadline ended the step early
 };
@@ -127,11 +141,13 @@ class PpoTrainer {
   // `stop` (may be null) and `deadline` between phases, before each repair
   // and between PPO epochs; when either is reached the step returns early
   // with stats.cancelled, keeping the candidates scored so far (stats.best)
-  // and making no further update. Repairs stop at their own time limit,
-  // which the caller keeps inside the deadline.
-  // Errors: INVALID_ARGUMENT when the problem does not fit the policy
-  // (too many chips), FAILED_PRECONDITION when the problem has no valid
-  // placement (the solver's explanation), INTERNAL for Torch failures.
+  // and making no further update. With PpoOptions::overlap, stats.best also
+  // covers the next step's batch, decoded during this step's update (which
+  // the next step reports again, with its counts). Repairs stop at their own
+  // time limit, which the caller keeps inside the deadline. Errors:
+  // INVALID_ARGUMENT when the problem does not fit the policy (too many chips),
+  // FAILED_PRECONDITION when the problem has no valid placement (the solver's
+  // explanation), INTERNAL for Torch failures.
   absl::StatusOr<PpoStepStats> Step(
       const Problem& problem, const StopToken* stop,
       absl::Time deadline = absl::InfiniteFuture());

@@ -47,7 +47,7 @@ constexpr char kUsage[] =
     "usage: sample_rate_benchmark [--cases=GRAPH/PRESET[/hN],...] "
     "[--seconds=5]\n"
     "         [--decode=split,repair] [--batch=K] [--max-batch=K] [--lr=X]\n"
-    "         [--policy=DIR|scratch] [--graphs=DIR] [--trace]\n"
+    "         [--policy=DIR|scratch] [--graphs=DIR] [--overlap=0|1] [--trace]\n"
     "docs/policy.md (\"Decoding\") has the commands behind its table.\n";
 
 int Main(int argc, char** argv) {
@@ -59,6 +59,7 @@ int Main(int argc, char** argv) {
   bool trace = false;
   double lr = 0;
   int max_batch = -1;
+  int overlap = -1;  // -1: FineTuneOptions' default
   for (int i = 1; i < argc; ++i) {
     std::vector<std::string> kv =
         absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
@@ -84,6 +85,8 @@ int Main(int argc, char** argv) {
       ok = absl::SimpleAtod(v, &lr) && lr > 0;
     } else if (k == "--max-batch") {
       ok = absl::SimpleAtoi(v, &max_batch) && max_batch >= 0;
+    } else if (k == "--overlap") {
+      ok = (v == "0" || v == "1") && absl::SimpleAtoi(v, &overlap);
     } else if (k == "--trace") {
       trace = true;
     } else {
@@ -126,6 +129,7 @@ int Main(int argc, char** argv) {
       }
       if (lr > 0) ft.ppo.learning_rate = lr;
       if (max_batch >= 0) ft.ppo.max_batch = max_batch;
+      if (overlap >= 0) ft.ppo.overlap = overlap == 1;
       ft.ppo.decode = d == "repair" ? Decode::kRepair : Decode::kSplit;
       auto trainer = PpoTrainer::Create((*base)->Clone(), ft.ppo);
       if (!trainer.ok()) {
@@ -157,10 +161,14 @@ int Main(int argc, char** argv) {
         if (trace) {
           std::fprintf(stderr,
                        "%s,%s,step %d,%.2f s,batch %d,entropy %.4f,mean %.4f,"
-                       "best %.5f,so far %.5f\n",
+                       "best %.5f,so far %.5f,sample %.1f ms,repair %.1f ms,"
+                       "learn %.1f ms\n",
                        name.c_str(), d.c_str(), steps,
                        absl::ToDoubleSeconds(absl::Now() - start), st->batch,
-                       st->entropy, st->mean_quality, st->best_quality, best);
+                       st->entropy, st->mean_quality, st->best_quality, best,
+                       absl::ToDoubleMilliseconds(st->sample_time),
+                       absl::ToDoubleMilliseconds(st->repair_time),
+                       absl::ToDoubleMilliseconds(st->learn_time));
         }
         if (st->cancelled) break;
       }
