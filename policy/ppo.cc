@@ -490,20 +490,18 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
 
 // The batch after a step that learned (PpoOptions::max_batch): large enough
 // that sampling and decoding take about twice as long as the update, which
-// costs about the same whatever the batch, or, with PpoOptions::overlap,
-// as long as it (the decoding then hides behind the update: a larger batch
-// buys samples but costs steps, and on the wide graphs learning is limited
-// by steps; docs/policy.md, "Decoding"); at most twice the last one, so
-// that one slow phase does not swing it.
+// costs about the same whatever the batch; at most twice the last one, so
+// that one slow phase does not swing it. With PpoOptions::overlap the
+// decoding time is until its last candidate was done, so the rule is the
+// same (docs/policy.md, "Decoding", has the measurement against as long as
+// the update).
 int NextBatch(const PpoOptions& options, const PpoStepStats& stats) {
   if (options.max_batch <= options.batch) return options.batch;
   const double per_sample =
       absl::ToDoubleSeconds(stats.sample_time + stats.repair_time) /
       stats.batch;
   if (!(per_sample > 0)) return stats.batch;
-  const double factor = options.overlap ? 1 : 2;
-  const double want =
-      factor * absl::ToDoubleSeconds(stats.learn_time) / per_sample;
+  const double want = 2 * absl::ToDoubleSeconds(stats.learn_time) / per_sample;
   const double capped = std::min(
       {want, 2.0 * stats.batch, static_cast<double>(options.max_batch)});
   return std::max(options.batch, static_cast<int>(capped));
