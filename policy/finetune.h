@@ -29,6 +29,7 @@ struct FineTuneOptions {
     ppo.batch = 32;
     ppo.max_batch = 1024;
     ppo.overlap = true;
+    ppo.min_sample_rate = 1500;
     ppo.repair_time_limit = absl::Milliseconds(250);
   }
   PpoOptions ppo;  // ppo.seed makes a run deterministic (with a sample budget)

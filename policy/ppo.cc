@@ -389,6 +389,9 @@ absl::Status ValidatePpoOptions(const PpoOptions& o) {
   if (o.polish_best < 0 || o.polish_best > 4096) {
     return bad("polish_best", o.polish_best);
   }
+  if (!(o.min_sample_rate >= 0 && o.min_sample_rate <= 1e9)) {
+    return bad("min_sample_rate", o.min_sample_rate);
+  }
   return absl::OkStatus();
 }
 
@@ -488,22 +491,32 @@ absl::Status Update(PolicyNet& net, const PpoOptions& options,
   });
 }
 
-// The batch after a step that learned (PpoOptions::max_batch): large enough
-// that sampling and decoding take about twice as long as the update, which
-// costs about the same whatever the batch; at most twice the last one, so
-// that one slow phase does not swing it. With PpoOptions::overlap the
-// decoding time is until its last candidate was done, so the rule is the
-// same (docs/policy.md, "Decoding", has the measurement against as long as
-// the update).
-int NextBatch(const PpoOptions& options, const PpoStepStats& stats) {
+// The batch after a step that learned (PpoOptions::max_batch). Without
+// overlap: large enough that sampling and decoding take about twice as long
+// as the update, which costs about the same whatever the batch. With
+// overlap: as long as the update, so that the decoding hides behind it (a
+// larger batch then buys samples at the cost of updates, and on the wide
+// graphs learning is limited by updates: docs/policy.md, "Decoding").
+// Either way at least what keeps min_sample_rate candidates decoded per
+// second: `rate` is that of the step that just ended, which decoded
+// `decoded` candidates. At most twice the last batch, so that one slow
+// phase does not swing it.
+int NextBatch(const PpoOptions& options, const PpoStepStats& stats, int decoded,
+              double rate) {
   if (options.max_batch <= options.batch) return options.batch;
   const double per_sample =
       absl::ToDoubleSeconds(stats.sample_time + stats.repair_time) /
       stats.batch;
   if (!(per_sample > 0)) return stats.batch;
-  const double want = 2 * absl::ToDoubleSeconds(stats.learn_time) / per_sample;
-  const double capped = std::min(
-      {want, 2.0 * stats.batch, static_cast<double>(options.max_batch)});
+  double want = (options.overlap ? 1 : 2) *
+                absl::ToDoubleSeconds(stats.learn_time) / per_sample;
+  // Below the decoding's own limit the rate grows with the batch about in
+  // proportion (the step's time is the update's).
+  if (options.min_sample_rate > 0 && rate > 0) {
+    want = std::max(want, decoded * options.min_sample_rate / rate);
+  }
+  const double capped =
+      std::min({want, 2.0 * decoded, static_cast<double>(options.max_batch)});
   return std::max(options.batch, static_cast<int>(capped));
 }
 
@@ -534,6 +547,7 @@ absl::StatusOr<std::unique_ptr<PpoTrainer>> PpoTrainer::Create(
 absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
                                               const StopToken* stop,
                                               absl::Time deadline) {
+  const absl::Time step_start = absl::Now();
   PpoStepStats stats;
   const StopCheck stopped{stop, deadline};
   Policy::Impl& pi = *policy_->impl_;
@@ -655,14 +669,19 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   if (stats.prefetched) {
     if (next.has_value()) {
       logp_prox = impl_->prefetch->batch.logp_old;
-    } else if (absl::Status s = GuardTorch("policy forward",
-                                           [&] {
-                                             torch::NoGradGuard no_grad;
-                                             logp_prox = torch::log_softmax(
-                                                 pi.net->forward(g), 1);
-                                           });
-               !s.ok()) {
-      return s;
+    } else {
+      // No next batch because the deadline is near: a pass for these
+      // log-probabilities and then an epoch would not fit either.
+      if (stopped(impl_->last_sample +
+                  std::max(impl_->last_epoch, 3 * impl_->last_sample))) {
+        stats.cancelled = true;
+        return stats;
+      }
+      absl::Status s = GuardTorch("policy forward", [&] {
+        torch::NoGradGuard no_grad;
+        logp_prox = torch::log_softmax(pi.net->forward(g), 1);
+      });
+      if (!s.ok()) return s;
     }
   }
   t0 = absl::Now();
@@ -686,7 +705,10 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
     impl_->prefetch.reset();
     return updated;
   }
-  impl_->batch = NextBatch(options_, stats);
+  const int decoded = next.has_value() ? impl_->batch : k;
+  const double step_s = absl::ToDoubleSeconds(absl::Now() - step_start);
+  impl_->batch =
+      NextBatch(options_, stats, decoded, step_s > 0 ? decoded / step_s : 0);
   return stats;
 }
 

@@ -54,6 +54,10 @@ struct PpoOptions {
   // samples (docs/policy.md, "Decoding"). 0 (or `batch`): a fixed batch,
   // so that a seed reproduces a run.
   int max_batch = 0;
+  // With max_batch: the batch also grows while fewer than this many
+  // candidates a second are decoded, so that the sample rate does not drop
+  // where each update is slow (docs/policy.md, "Decoding"). 0 = no floor.
+  double min_sample_rate = 0;
   int epochs = 4;     // PPO passes over each batch; 0 = sample and repair
                       // only, never updating the policy
   double clip = 0.2;  // PPO ratio clip

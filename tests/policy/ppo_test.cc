@@ -272,6 +272,38 @@ TEST(PpoTest, BatchGrowsWhenLearningOutweighsDecoding) {
   EXPECT_EQ(batches.back(), 48);
 }
 
+// On the tiny instance an update is cheap, so only the sample-rate floor
+// (which no machine meets at a billion a second) makes the batch grow: it
+// doubles after every step, up to max_batch.
+TEST(PpoTest, BatchGrowsWhileBelowTheSampleRateFloor) {
+  Problem p = TinyBranches();
+  PpoOptions o;
+  o.seed = 3;
+  o.batch = 8;
+  o.max_batch = 64;
+  o.min_sample_rate = 1e9;
+  for (bool overlap : {false, true}) {
+    o.overlap = overlap;
+    std::unique_ptr<PpoTrainer> trainer = FreshTrainer(o);
+    ASSERT_NE(trainer, nullptr);
+    std::vector<int> batches;
+    for (int i = 0; i < 6; ++i) {
+      auto st = trainer->Step(p, nullptr);
+      ASSERT_TRUE(st.ok()) << st.status();
+      batches.push_back(st->batch);
+    }
+    // With overlap a batch is drawn one step before the size it follows
+    // from is known: the growth shows one step later.
+    EXPECT_EQ(batches, overlap ? (std::vector<int>{8, 8, 16, 32, 64, 64})
+                               : (std::vector<int>{8, 16, 32, 64, 64, 64}))
+        << "overlap " << overlap;
+  }
+  o.min_sample_rate = -1;
+  EXPECT_EQ(ValidatePpoOptions(o),
+            absl::InvalidArgumentError(
+                "PPO option min_sample_rate is out of range: -1"));
+}
+
 // A DLRM-like graph (tables read by one node) under max_hops 1: most orders
 // that a fresh policy's proposals induce have no valid split (12 of 17 at
 // this seed), while the graph's own order has one. Decoding then falls back
