@@ -73,6 +73,28 @@ std::unique_ptr<PpoTrainer> FreshTrainer(const PpoOptions& o) {
   return *std::move(trainer);
 }
 
+// `count` steps of `trainer` on `p`; fewer, with the failure recorded, when
+// a step fails.
+std::vector<PpoStepStats> RunSteps(PpoTrainer& trainer, const Problem& p,
+                                   int count) {
+  std::vector<PpoStepStats> out;
+  for (int i = 0; i < count; ++i) {
+    absl::StatusOr<PpoStepStats> st = trainer.Step(p, nullptr);
+    if (!st.ok()) {
+      ADD_FAILURE() << "step " << i << ": " << st.status();
+      break;
+    }
+    out.push_back(*std::move(st));
+  }
+  return out;
+}
+
+std::vector<int> Batches(const std::vector<PpoStepStats>& steps) {
+  std::vector<int> out;
+  for (const PpoStepStats& st : steps) out.push_back(st.batch);
+  return out;
+}
+
 // A DLRM-like synthetic graph of 120 nodes (tables read by one node) on 8
 // chips with `max_hops`.
 Problem WideProblem(int max_hops) {
@@ -222,14 +244,8 @@ TEST(PpoTest, FixedBatchUnlessMaxBatchIsSet) {
     o.batch = 8;
     o.max_batch = max_batch;
     std::unique_ptr<PpoTrainer> trainer = FreshTrainer(o);
-    std::vector<int> batches;
-    if (trainer == nullptr) return batches;
-    for (int i = 0; i < 6; ++i) {
-      auto st = trainer->Step(p, nullptr);
-      EXPECT_TRUE(st.ok()) << st.status();
-      batches.push_back(st->batch);
-    }
-    return batches;
+    if (trainer == nullptr) return std::vector<int>();
+    return Batches(RunSteps(*trainer, p, 6));
   };
   EXPECT_EQ(run(0), std::vector<int>(6, 8));
   EXPECT_EQ(run(8), std::vector<int>(6, 8));
@@ -257,13 +273,12 @@ TEST(PpoTest, BatchGrowsWhenLearningOutweighsDecoding) {
   o.max_batch = 48;
   std::unique_ptr<PpoTrainer> trainer = FreshTrainer(o);
   ASSERT_NE(trainer, nullptr);
-  std::vector<int> batches;
-  for (int i = 0; i < 6; ++i) {
-    auto st = trainer->Step(p, nullptr);
-    ASSERT_TRUE(st.ok()) << st.status();
-    ASSERT_GT(st->learn_time, absl::ZeroDuration()) << "step " << i;
-    batches.push_back(st->batch);
+  const std::vector<PpoStepStats> steps = RunSteps(*trainer, p, 6);
+  ASSERT_EQ(steps.size(), 6u);
+  for (const PpoStepStats& st : steps) {
+    ASSERT_GT(st.learn_time, absl::ZeroDuration());
   }
+  const std::vector<int> batches = Batches(steps);
   EXPECT_EQ(batches.front(), 4);
   for (size_t i = 1; i < batches.size(); ++i) {
     EXPECT_GE(batches[i], o.batch);
@@ -286,12 +301,7 @@ TEST(PpoTest, BatchGrowsWhileBelowTheSampleRateFloor) {
     o.overlap = overlap;
     std::unique_ptr<PpoTrainer> trainer = FreshTrainer(o);
     ASSERT_NE(trainer, nullptr);
-    std::vector<int> batches;
-    for (int i = 0; i < 6; ++i) {
-      auto st = trainer->Step(p, nullptr);
-      ASSERT_TRUE(st.ok()) << st.status();
-      batches.push_back(st->batch);
-    }
+    const std::vector<int> batches = Batches(RunSteps(*trainer, p, 6));
     // With overlap a batch is drawn one step before the size it follows
     // from is known: the growth shows one step later.
     EXPECT_EQ(batches, overlap ? (std::vector<int>{8, 8, 16, 32, 64, 64})
@@ -378,15 +388,8 @@ TEST(PpoTest, OverlapDecodesTheNextBatchFromThePolicyBeforeTheUpdate) {
     o.overlap = overlap;
     o.polish_best = 0;
     std::unique_ptr<PpoTrainer> trainer = FreshTrainer(o);
-    std::vector<PpoStepStats> out;
-    if (trainer == nullptr) return out;
-    for (int i = 0; i < 4; ++i) {
-      absl::StatusOr<PpoStepStats> st = trainer->Step(p, nullptr);
-      EXPECT_TRUE(st.ok()) << st.status();
-      if (!st.ok()) break;
-      out.push_back(*std::move(st));
-    }
-    return out;
+    if (trainer == nullptr) return std::vector<PpoStepStats>();
+    return RunSteps(*trainer, p, 4);
   };
   const std::vector<PpoStepStats> sampled = steps(0, false);
   const std::vector<PpoStepStats> plain = steps(4, false);
