@@ -406,6 +406,7 @@ struct PpoTrainer::Impl {
   // not started when it would end past the step's deadline.
   absl::Duration last_sample = absl::ZeroDuration();
   absl::Duration last_epoch = absl::ZeroDuration();
+  absl::Duration last_learn = absl::ZeroDuration();  // the whole update
   int last_sample_batch = 1;  // the batch that last_sample drew
   int batch = 0;              // of the next step (PpoOptions::max_batch)
   // PpoOptions::overlap: the next step's batch, sampled before this step's
@@ -639,7 +640,11 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   // this update, and decoded while the update runs.
   std::optional<BatchDecoder> next;
   absl::Time decode_start;
-  if (options_.overlap && !stopped(impl_->last_sample)) {
+  // Not when the next step could not make its own update before the
+  // deadline: its batch would then only compete with this update for the
+  // cores, and on a busy machine make this one end past the deadline.
+  if (options_.overlap &&
+      !stopped(impl_->last_sample + 2 * impl_->last_learn)) {
     Impl::Prefetch& pf = impl_->prefetch.emplace();
     pf.problem = &problem;
     pf.num_nodes = n;
@@ -688,6 +693,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   absl::Status updated = Update(pi.net, options_, *impl_, g, batch, logp_prox,
                                 scored, adv, stopped, &stats);
   stats.learn_time = absl::Now() - t0;
+  if (!stats.cancelled) impl_->last_learn = stats.learn_time;
   if (next.has_value()) {
     Impl::Prefetch& pf = *impl_->prefetch;
     pf.scored = next->Finish();
