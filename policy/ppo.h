@@ -100,9 +100,10 @@ struct PpoOptions {
   // about the longer of the two rather than their sum. The next batch comes
   // from the policy one update older: its update clips around the current
   // policy and weights each node's term by the two policies' ratio
-  // (docs/policy.md, "Decoding"). Used by the next Step only on the same
-  // Problem object; dropped otherwise. Runs stay reproducible for a seed
-  // with a fixed batch.
+  // (docs/policy.md, "Overlap"). Used by the next Step only on the same
+  // Problem object; dropped otherwise. Not drawn when the next step could
+  // not make its own update before the deadline. Runs stay reproducible
+  // for a seed with a fixed batch.
   bool overlap = false;
   uint64_t seed = 0;
 };
