@@ -266,6 +266,15 @@ std::vector<Scored> DecodeBatch(const Problem& problem, const Sampled& batch,
   return decoder.Finish();
 }
 
+// Makes `sc` (valid) the step's best when it beats it.
+void KeepBest(const Scored& sc, PpoStepStats* stats) {
+  if (sc.throughput > stats->best_throughput) {
+    stats->best_throughput = sc.throughput;
+    stats->best_quality = sc.quality;
+    stats->best = sc.placement;
+  }
+}
+
 // Fills the step's figures from the scored candidates and the rewards of
 // the first `k` (those attempted). FAILED_PRECONDITION when a repair proved
 // the instance infeasible.
@@ -283,11 +292,7 @@ absl::Status Tally(const std::vector<Scored>& scored, int k,
       ++stats->valid;
       if (sc.split) ++stats->split;
       sum_q += sc.quality;
-      if (sc.throughput > stats->best_throughput) {
-        stats->best_throughput = sc.throughput;
-        stats->best_quality = sc.quality;
-        stats->best = sc.placement;
-      }
+      KeepBest(sc, stats);
     }
     if (i < k && sc.attempted) {
       (*reward)[i] = ok ? sc.quality : failed_reward;
@@ -410,11 +415,9 @@ struct PpoTrainer::Impl {
   int last_sample_batch = 1;  // the batch that last_sample drew
   int batch = 0;              // of the next step (PpoOptions::max_batch)
   // PpoOptions::overlap: the next step's batch, sampled before this step's
-  // update and decoded while it ran; used by the next step when it is on
-  // the same problem (`problem`), dropped otherwise.
+  // update and decoded while it ran, for the problem `cached` describes;
+  // dropped when the next step is on another one.
   struct Prefetch {
-    const Problem* problem = nullptr;
-    int num_nodes = 0, num_chips = 0;
     Sampled batch;
     std::vector<Scored> scored;
     absl::Duration sample_time, decode_time;
@@ -554,8 +557,12 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   Policy::Impl& pi = *policy_->impl_;
   const int n = problem.num_nodes();
   const int c = problem.num_chips();
+  // A batch drawn ahead belongs to the cached problem.
+  std::optional<Impl::Prefetch> pre;
+  pre.swap(impl_->prefetch);
   if (impl_->cached_problem != &problem || impl_->cached.num_nodes != n ||
       impl_->cached.num_chips != c) {
+    pre.reset();
     absl::StatusOr<GraphTensors> g =
         PrepareProblem(pi.metadata.config, problem);
     if (!g.ok()) return g.status();
@@ -569,12 +576,9 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   // (PpoOptions::max_batch) takes at most proportionally longer to sample.
   Sampled batch;
   std::vector<Scored> scored;
-  std::optional<Impl::Prefetch> pre;
-  pre.swap(impl_->prefetch);
   int k = impl_->batch;
   absl::Time t0 = absl::Now();
-  if (pre.has_value() && pre->problem == &problem && pre->num_nodes == n &&
-      pre->num_chips == c) {
+  if (pre.has_value()) {
     batch = std::move(pre->batch);
     scored = std::move(pre->scored);
     k = static_cast<int>(batch.proposals.size());
@@ -646,9 +650,6 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
   if (options_.overlap &&
       !stopped(impl_->last_sample + 2 * impl_->last_learn)) {
     Impl::Prefetch& pf = impl_->prefetch.emplace();
-    pf.problem = &problem;
-    pf.num_nodes = n;
-    pf.num_chips = c;
     // Of the size the last step chose: this step's own choice needs the
     // update's time.
     const int next_k = impl_->batch;
@@ -700,11 +701,7 @@ absl::StatusOr<PpoStepStats> PpoTrainer::Step(const Problem& problem,
     pf.decode_time = std::max(next->done(), decode_start) - decode_start;
     // Reported now too: the caller may not take another step.
     for (const Scored& sc : pf.scored) {
-      if (sc.status.ok() && sc.throughput > stats.best_throughput) {
-        stats.best_throughput = sc.throughput;
-        stats.best_quality = sc.quality;
-        stats.best = sc.placement;
-      }
+      if (sc.status.ok()) KeepBest(sc, &stats);
     }
   }
   if (!updated.ok()) {
